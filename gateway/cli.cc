@@ -1,0 +1,213 @@
+#include "gateway/cli.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "gateway/config.h"
+#include "gateway/embedded_default.h"
+#include "gateway/log.h"
+#include "gateway/runtime.h"
+#include "gateway/server.h"
+
+namespace smtpgate {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kUsage =
+    "usage: smtpgate [COMMAND] [OPTIONS]\n"
+    "\n"
+    "An SMTP TLS gateway: terminates STARTTLS and implicit TLS in front of a mail system and\n"
+    "records the TLS facts of every session.\n"
+    "\n"
+    "commands:\n"
+    "  run [--config FILE]        run the gateway in the foreground (the default command);\n"
+    "                             without --config: the embedded default on 127.0.0.1\n"
+    "  check-config FILE          validate a configuration and the files it names\n"
+    "\n"
+    "options:\n"
+    "  --help                     this text; 'smtpgate COMMAND --help' for one command\n"
+    "  --version                  print the version\n";
+
+constexpr const char* kRunUsage =
+    "usage: smtpgate run [--config FILE] [--print-default]\n"
+    "\n"
+    "Runs the gateway in the foreground, logging to stderr.\n"
+    "  --config FILE     the JSON configuration (see README.md); without it the embedded\n"
+    "                    default: strict STARTTLS 127.0.0.1:2587, strict implicit TLS\n"
+    "                    127.0.0.1:2465, legacy STARTTLS 127.0.0.1:2588, spool under ./var\n"
+    "  --print-default   print the embedded default configuration and exit\n"
+    "\n"
+    "signals: SIGHUP reloads the configuration, certificates and users file (a bad one is\n"
+    "refused and the running one stays); SIGTERM/SIGINT stop accepting, let sessions finish\n"
+    "for limits.timeouts_s.drain seconds, then answer 421 and exit 0.\n";
+
+constexpr const char* kCheckUsage =
+    "usage: smtpgate check-config FILE\n"
+    "\n"
+    "Loads and validates the configuration and everything it names (certificates, keys, spool,\n"
+    "users file) without binding. Prints 'configuration OK' (exit 0) or every error with its\n"
+    "JSON pointer, one per line (exit 1).\n";
+
+bool wantsHelp(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      return true;
+    }
+  }
+  return false;
+}
+
+void printErrors(const std::vector<ConfigError>& errors) {
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "%s\n", e.str().c_str());
+  }
+}
+
+// Loads, validates and builds the runtime of a configuration file; prints errors.
+std::shared_ptr<const Runtime> loadRuntime(const std::string& path) {
+  std::vector<ConfigError> errors;
+  Config config = loadConfigFile(path, errors);
+  if (errors.empty()) {
+    checkConfigFiles(config, errors);
+  }
+  std::shared_ptr<const Runtime> runtime;
+  if (errors.empty()) {
+    runtime = buildRuntime(config, errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) {
+      log::error("{}: {}", path, e.str());
+    }
+    return nullptr;
+  }
+  return runtime;
+}
+
+std::shared_ptr<const Runtime> loadEmbedded(std::string& banner) {
+  std::vector<ConfigError> errors;
+  Config config = embeddedDefaultConfig(fs::current_path().string());
+  std::string e = prepareEmbeddedDefault(config, banner);
+  if (!e.empty()) {
+    log::error("embedded default: {}", e);
+    return nullptr;
+  }
+  auto runtime = buildRuntime(config, errors);
+  for (const auto& err : errors) {
+    log::error("embedded default: {}", err.str());
+  }
+  return runtime;
+}
+
+int commandRun(const std::vector<std::string>& args) {
+  std::string configPath;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      configPath = args[++i];
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      configPath = args[i].substr(9);
+    } else if (args[i] == "--print-default") {
+      std::printf("%s\n", embeddedDefaultJson());
+      return 0;
+    } else {
+      std::fprintf(stderr, "smtpgate run: unexpected argument '%s'\n\n%s", args[i].c_str(),
+                   kRunUsage);
+      return 2;
+    }
+  }
+  std::shared_ptr<const Runtime> runtime;
+  Server::Reloader reloader;
+  if (configPath.empty()) {
+    std::string banner;
+    runtime = loadEmbedded(banner);
+    if (runtime) {
+      std::fprintf(stderr, "%s", banner.c_str());
+    }
+    reloader = [] {
+      std::string ignored;
+      return loadEmbedded(ignored);
+    };
+  } else {
+    configPath = fs::absolute(configPath).string();
+    runtime = loadRuntime(configPath);
+    reloader = [configPath] { return loadRuntime(configPath); };
+  }
+  if (!runtime) {
+    return 1;
+  }
+  Server server(runtime, reloader);
+  std::string error = server.bind();
+  if (!error.empty()) {
+    log::error("{}", error);
+    return 1;
+  }
+  for (const auto& l : runtime->config.listeners) {
+    log::info("listening on {} ({}, {}, endpoint {})", l.listen.str(), l.name,
+              l.tls == TlsMode::Implicit ? "implicit TLS" : "STARTTLS", endpointName(l.endpoint));
+  }
+  return server.run();
+}
+
+int commandCheckConfig(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::fprintf(stderr, "%s", kCheckUsage);
+    return 2;
+  }
+  std::vector<ConfigError> errors;
+  Config config = loadConfigFile(args[0], errors);
+  if (errors.empty()) {
+    checkConfigFiles(config, errors);
+  }
+  if (!errors.empty()) {
+    printErrors(errors);
+    return 1;
+  }
+  std::printf("configuration OK\n");
+  return 0;
+}
+
+}  // namespace
+
+int runCli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    return commandRun({});
+  }
+  const std::string command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--version" || command == "version") {
+    std::printf("smtpgate %s\n", SMTPGATE_VERSION);
+    return 0;
+  }
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (command == "run") {
+    if (wantsHelp(rest)) {
+      std::printf("%s", kRunUsage);
+      return 0;
+    }
+    return commandRun(rest);
+  }
+  if (command == "check-config") {
+    if (wantsHelp(rest)) {
+      std::printf("%s", kCheckUsage);
+      return 0;
+    }
+    return commandCheckConfig(rest);
+  }
+  if (command.rfind("--config", 0) == 0) {
+    return commandRun(args);  // "smtpgate --config FILE" is "smtpgate run --config FILE"
+  }
+  std::fprintf(stderr, "smtpgate: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace smtpgate

@@ -1,0 +1,505 @@
+#include "gateway/client_connection.h"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "gateway/log.h"
+#include "gateway/received_header.h"
+#include "gateway/worker.h"
+
+namespace smtpgate {
+namespace {
+
+// Above this many bytes queued toward a client that does not read, stop reading from it
+// (backpressure, house rule 5); resume when the queue drains below half.
+constexpr std::size_t kWriteHighMark = 1 << 20;
+// Input a session may buffer while it waits for an AUTH or delivery result.
+constexpr std::size_t kInputHighMark = 64 * 1024;
+// Time a closing connection gets to flush its last reply.
+constexpr unsigned kLingerS = 10;
+
+uint64_t nowMicros() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& listener) {
+  const Config& c = runtime.config;
+  smtp::SessionSettings s;
+  s.hostname = c.hostname;
+  s.implicitTls = listener.tls == TlsMode::Implicit;
+  s.requireTls = listener.requireTls;
+  s.authAvailable = runtime.users != nullptr && runtime.users->size() > 0;
+  s.maxMessageBytes = c.smtp.maxMessageBytes;
+  s.maxRecipients = c.smtp.maxRecipients;
+  s.maxErrors = c.limits.maxErrors;
+  s.bareLf = c.smtp.bareLfReject ? smtp::BareLfPolicy::Reject : smtp::BareLfPolicy::Normalize;
+  s.commandTimeoutS = c.limits.timeouts.command;
+  s.dataTimeoutS = c.limits.timeouts.dataBlock;
+  return s;
+}
+
+}  // namespace
+
+struct ClientConnection::WriteRequest {
+  uv_write_t req;
+  std::string data;
+  ClientConnection* owner;
+};
+
+struct ClientConnection::WorkRequest {
+  uv_work_t req;
+  ClientConnection* owner;
+  std::function<void()> work;
+  std::function<void()> done;
+};
+
+ClientConnection::ClientConnection(Worker& worker, std::shared_ptr<const Runtime> runtime,
+                                   const ListenerConfig& listener, std::string sessionId)
+    : worker_(worker),
+      runtime_(std::move(runtime)),
+      listener_(listener),
+      endpoint_(listener.endpoint == EndpointKind::BySni ? runtime_->config.defaultEndpoint
+                                                         : listener.endpoint),
+      sessionId_(std::move(sessionId)),
+      session_(settingsFor(*runtime_, listener)) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(worker_.loop(), &timer_);
+  timer_.data = this;
+  openHandles_ = 2;
+}
+
+ClientConnection::~ClientConnection() {
+  if (admitted_) {
+    worker_.admission().release(clientIp_);
+  }
+}
+
+void ClientConnection::abort() { closeHandles(); }
+
+void ClientConnection::start(const std::string& clientIp, unsigned clientPort) {
+  clientIp_ = clientIp;
+  clientPort_ = clientPort;
+  admitted_ = true;
+  startedMs_ = uv_now(worker_.loop());
+  uv_tcp_nodelay(&tcp_, 1);
+  log::info("{} connect from [{}]:{} listener={} endpoint={}", sessionId_, clientIp_, clientPort_,
+            listener_.name, endpointName(listener_.endpoint));
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
+  if (listener_.tls == TlsMode::Implicit) {
+    beginHandshake();
+  } else {
+    perform(session_.start());
+  }
+}
+
+void ClientConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<ClientConnection*>(handle->data);
+  // One buffer per worker: every read is consumed before the callback returns.
+  std::string& buffer = self->worker_.readBuffer();
+  *buf = uv_buf_init(buffer.data(), static_cast<unsigned>(buffer.size()));
+}
+
+void ClientConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<ClientConnection*>(stream->data);
+  if (self->closing_) {
+    return;
+  }
+  if (nread < 0) {
+    if (nread != UV_EOF) {
+      log::info("{} read error: {}", self->sessionId_, uv_strerror(static_cast<int>(nread)));
+    }
+    self->closeHandles();
+    return;
+  }
+  if (nread == 0) {
+    return;
+  }
+  std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
+  if (self->phase_ == Phase::Closing) {
+    return;  // a closing session answers nothing more
+  }
+  if (self->timeoutS_ > 0 && self->phase_ != Phase::Handshaking) {
+    self->armTimer(self->timeoutS_);
+  }
+  if (self->phase_ == Phase::Plain) {
+    self->onPlaintext(bytes);
+  } else {
+    self->onCiphertext(bytes);
+  }
+}
+
+void ClientConnection::onCiphertext(std::string_view bytes) {
+  tls_->feedCiphertext(bytes);
+  if (phase_ == Phase::Handshaking) {
+    auto status = tls_->handshake();
+    flushTls();
+    if (status == tls::TlsEngine::Status::Error) {
+      log::info("{} TLS handshake failed from [{}]:{}: {} (client offered up to {})", sessionId_,
+                clientIp_, clientPort_, tls_->lastError(),
+                tls::versionName(tls_->facts().maxOfferedVersion));
+      phase_ = Phase::Closing;
+      closeGracefully();
+      return;
+    }
+    if (status != tls::TlsEngine::Status::Complete) {
+      return;
+    }
+    handshakeDone();
+    if (closing_ || phase_ != Phase::Tls) {
+      return;
+    }
+  }
+  std::string plaintext;
+  auto status = tls_->readPlaintext(plaintext);
+  if (!plaintext.empty()) {
+    onPlaintext(plaintext);
+  }
+  if (closing_ || phase_ == Phase::Closing) {
+    return;
+  }
+  if (status == tls::TlsEngine::Status::Closed) {
+    log::info("{} client sent close_notify", sessionId_);
+    phase_ = Phase::Closing;
+    closeGracefully();
+  } else if (status == tls::TlsEngine::Status::Error) {
+    log::info("{} TLS error: {}", sessionId_, tls_->lastError());
+    flushTls();
+    closeHandles();
+  }
+}
+
+void ClientConnection::onPlaintext(std::string_view bytes) {
+  perform(session_.onBytes(bytes));
+}
+
+void ClientConnection::beginHandshake() {
+  tls_ = std::make_unique<tls::TlsEngine>(runtime_->contextFor(endpoint_));
+  phase_ = Phase::Handshaking;
+  armTimer(runtime_->config.limits.timeouts.handshake);
+}
+
+void ClientConnection::handshakeDone() {
+  phase_ = Phase::Tls;
+  const auto& f = tls_->facts();
+  endpoint_ = runtime_->resolveEndpoint(listener_, f.sni);
+  log::info("{} TLS established: {} {} ({} bits) sni={} offered-max={} cert={} endpoint={}",
+            sessionId_, tls::versionName(f.version), f.cipher, f.cipherBits,
+            f.sni.empty() ? "-" : log::sanitize(f.sni), tls::versionName(f.maxOfferedVersion),
+            f.certificateKeyType, endpointName(endpoint_));
+  perform(session_.onTlsEstablished());
+  if (closing_ || phase_ != Phase::Tls) {
+    return;
+  }
+  if (listener_.tls == TlsMode::Implicit) {
+    perform(session_.start());
+  }
+}
+
+void ClientConnection::perform(smtp::Actions actions) {
+  for (auto& action : actions) {
+    if (closing_) {
+      return;
+    }
+    if (auto* write = std::get_if<smtp::Write>(&action)) {
+      sendReply(write->bytes);
+    } else if (std::holds_alternative<smtp::StartTls>(action)) {
+      beginHandshake();
+    } else if (std::holds_alternative<smtp::Close>(action)) {
+      phase_ = Phase::Closing;
+      closeGracefully();
+    } else if (auto* auth = std::get_if<smtp::Authenticate>(&action)) {
+      authenticate(std::move(*auth));
+    } else if (auto* del = std::get_if<smtp::Deliver>(&action)) {
+      deliver(std::move(*del));
+    } else if (auto* timeout = std::get_if<smtp::SetTimeout>(&action)) {
+      timeoutS_ = timeout->seconds;
+      if (phase_ != Phase::Handshaking) {
+        armTimer(timeoutS_);
+      }
+    }
+  }
+  updateReading();
+}
+
+void ClientConnection::sendReply(std::string_view bytes) {
+  if (tls_ && phase_ != Phase::Handshaking && tls_->handshakeComplete()) {
+    if (tls_->writePlaintext(bytes) != tls::TlsEngine::Status::Error) {
+      flushTls();
+    }
+    return;
+  }
+  writeRaw(std::string(bytes));
+}
+
+void ClientConnection::flushTls() {
+  if (tls_ && tls_->hasCiphertext()) {
+    writeRaw(tls_->takeCiphertext());
+  }
+}
+
+void ClientConnection::writeRaw(std::string bytes) {
+  if (closing_ || bytes.empty()) {
+    return;
+  }
+  auto* req = new WriteRequest{};
+  req->data = std::move(bytes);
+  req->owner = this;
+  writeQueueBytes_ += req->data.size();
+  uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, onWrite);
+  if (rc != 0) {
+    writeQueueBytes_ -= req->data.size();
+    delete req;
+    log::info("{} write failed: {}", sessionId_, uv_strerror(rc));
+    closeHandles();
+  }
+}
+
+void ClientConnection::onWrite(uv_write_t* raw, int status) {
+  auto* req = reinterpret_cast<WriteRequest*>(raw);
+  ClientConnection* self = req->owner;
+  std::size_t size = req->data.size();
+  delete req;
+  // With UV_ECANCELED the handle is closing: only the buffer is ours to free.
+  if (status == UV_ECANCELED) {
+    return;
+  }
+  self->writeQueueBytes_ -= size;
+  if (self->closing_) {
+    return;
+  }
+  if (status < 0) {
+    log::info("{} write error: {}", self->sessionId_, uv_strerror(status));
+    self->closeHandles();
+    return;
+  }
+  self->updateReading();
+}
+
+void ClientConnection::updateReading() {
+  if (closing_ || phase_ == Phase::Closing) {
+    return;
+  }
+  bool overWrite = writeQueueBytes_ > kWriteHighMark;
+  bool overInput = session_.waiting() && session_.bufferedBytes() > kInputHighMark;
+  bool shouldRead = !overWrite && !overInput;
+  if (!shouldRead && reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  } else if (shouldRead && !reading_ && writeQueueBytes_ <= kWriteHighMark / 2) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
+  }
+}
+
+void ClientConnection::authenticate(smtp::Authenticate request) {
+  auto users = runtime_->users;
+  auto result = std::make_shared<bool>(false);
+  std::string user = request.user;
+  auto shared = std::make_shared<smtp::Authenticate>(std::move(request));
+  queueWork(
+      [users, shared, result] {
+        // An authorization identity other than the user itself (acting for someone else)
+        // is not something the users file can grant.
+        bool sameIdentity = shared->authzid.empty() || shared->authzid == shared->user;
+        *result = users && sameIdentity && users->verify(shared->user, shared->password);
+        // Credentials leave memory as soon as they are checked.
+        std::fill(shared->password.begin(), shared->password.end(), '\0');
+      },
+      [this, result, user] {
+        log::info("{} AUTH {} for {}", sessionId_, *result ? "ok" : "failed", log::sanitize(user));
+        perform(session_.onAuthResult(*result));
+      });
+}
+
+void ClientConnection::deliver(smtp::Deliver request) {
+  SessionFacts sessionFacts = facts();
+  uint64_t random = 0;
+  RAND_bytes(reinterpret_cast<uint8_t*>(&random), sizeof random);
+  std::string id = Spool::makeId(nowMicros(), random);
+  auto message = std::make_shared<smtp::Message>(std::move(request.message));
+  auto content = std::make_shared<std::string>();
+  if (runtime_->config.smtp.receivedHeader) {
+    *content = receivedHeader(*message, sessionFacts, runtime_->config.hostname, id,
+                              std::time(nullptr));
+  }
+  content->append(message->content);
+  message->content.clear();
+  message->content.shrink_to_fit();
+  auto outcome = std::make_shared<std::pair<bool, std::string>>(false, "");
+  auto spool = runtime_->spool;
+  auto storedId = std::make_shared<std::string>(id);
+  queueWork(
+      [spool, message, content, sessionFacts, storedId, outcome] {
+        std::string error;
+        outcome->first = spool->store(*message, *content, sessionFacts, *storedId, error);
+        outcome->second = error;
+      },
+      [this, message, content, storedId, outcome] {
+        smtp::SmtpSession::DeliveryResult result;
+        if (outcome->first) {
+          ++messages_;
+          result.ok = true;
+          result.queueId = *storedId;
+          log::info("{} queued {} from=<{}> rcpts={} size={}", sessionId_, *storedId,
+                    log::sanitize(message->envelope.mailFrom), message->envelope.rcptTo.size(),
+                    content->size());
+        } else {
+          log::error("{} spool write failed: {}", sessionId_, outcome->second);
+          result.reply = "451 4.3.0 Error: queue file write error\r\n";
+        }
+        perform(session_.onDeliveryResult(result));
+      });
+}
+
+void ClientConnection::queueWork(std::function<void()> work, std::function<void()> done) {
+  auto* req = new WorkRequest{};
+  req->owner = this;
+  req->work = std::move(work);
+  req->done = std::move(done);
+  req->req.data = req;
+  ++pendingWork_;
+  int rc = uv_queue_work(worker_.loop(), &req->req, onWork, onAfterWork);
+  if (rc != 0) {
+    // The thread pool refused: do the work here rather than lose the result.
+    req->work();
+    --pendingWork_;
+    auto done2 = std::move(req->done);
+    delete req;
+    done2();
+  }
+}
+
+void ClientConnection::onWork(uv_work_t* raw) {
+  static_cast<WorkRequest*>(raw->data)->work();
+}
+
+void ClientConnection::onAfterWork(uv_work_t* raw, int) {
+  auto* req = static_cast<WorkRequest*>(raw->data);
+  ClientConnection* self = req->owner;
+  --self->pendingWork_;
+  if (!self->closing_) {
+    req->done();
+  }
+  delete req;
+  self->maybeFree();
+}
+
+void ClientConnection::armTimer(unsigned seconds) {
+  if (closing_) {
+    return;
+  }
+  if (seconds == 0) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uv_timer_start(&timer_, onTimer, static_cast<uint64_t>(seconds) * 1000, 0);
+}
+
+void ClientConnection::onTimer(uv_timer_t* timer) {
+  auto* self = static_cast<ClientConnection*>(timer->data);
+  if (self->closing_) {
+    return;
+  }
+  switch (self->phase_) {
+    case Phase::Handshaking:
+      log::info("{} TLS handshake timeout from [{}]:{}", self->sessionId_, self->clientIp_,
+                self->clientPort_);
+      self->closeHandles();
+      return;
+    case Phase::Closing:
+      self->closeHandles();  // the client never took its last reply
+      return;
+    default:
+      log::info("{} timeout after {} s", self->sessionId_, self->timeoutS_);
+      self->perform(self->session_.onTimeout());
+  }
+}
+
+void ClientConnection::shutdownNow() {
+  if (closing_ || phase_ == Phase::Closing) {
+    return;
+  }
+  if (phase_ == Phase::Handshaking) {
+    closeHandles();
+    return;
+  }
+  perform(session_.onShutdown());
+}
+
+void ClientConnection::closeGracefully() {
+  if (closing_) {
+    return;
+  }
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+  if (tls_ && tls_->handshakeComplete()) {
+    tls_->shutdown();
+    flushTls();
+  }
+  armTimer(kLingerS);
+  // uv_shutdown completes once every queued write has gone out.
+  if (uv_shutdown(&shutdownReq_, reinterpret_cast<uv_stream_t*>(&tcp_), onShutdown) != 0) {
+    closeHandles();
+  }
+}
+
+void ClientConnection::onShutdown(uv_shutdown_t* req, int) {
+  auto* self = static_cast<ClientConnection*>(req->handle->data);
+  if (!self->closing_) {
+    self->closeHandles();
+  }
+}
+
+void ClientConnection::closeHandles() {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  uint64_t ms = admitted_ ? uv_now(worker_.loop()) - startedMs_ : 0;
+  if (admitted_) {
+    log::info("{} disconnect from [{}]:{} after {} ms, {} message(s), {} error(s)", sessionId_,
+              clientIp_, clientPort_, ms, messages_, session_.errors());
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
+}
+
+void ClientConnection::onClose(uv_handle_t* handle) {
+  auto* self = static_cast<ClientConnection*>(handle->data);
+  --self->openHandles_;
+  self->maybeFree();
+}
+
+void ClientConnection::maybeFree() {
+  if (closing_ && openHandles_ == 0 && pendingWork_ == 0) {
+    worker_.connectionGone(this);
+  }
+}
+
+SessionFacts ClientConnection::facts() const {
+  SessionFacts f;
+  f.sessionId = sessionId_;
+  f.listener = listener_.name;
+  f.endpoint = endpointName(endpoint_);
+  f.clientIp = clientIp_;
+  f.clientPort = clientPort_;
+  if (tls_ && tls_->handshakeComplete()) {
+    const auto& t = tls_->facts();
+    f.tlsVersion = tls::versionLabel(t.version);
+    f.tlsCipher = t.cipher;
+    f.sni = t.sni;
+    f.tlsMaxOffered = tls::versionLabel(t.maxOfferedVersion);
+  }
+  return f;
+}
+
+}  // namespace smtpgate

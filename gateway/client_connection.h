@@ -1,0 +1,99 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway/runtime.h"
+#include "gateway/smtp/smtp_session.h"
+#include "gateway/spool.h"
+#include "tls/tls_engine.h"
+
+namespace smtpgate {
+
+class Worker;
+
+// One client: owns the socket, the inactivity timer, the optional TLS engine and the SMTP
+// session, and carries out the session's actions. Lifetime (house rule 4): the object is freed
+// only after both handles' close callbacks ran and no thread-pool work refers to it.
+class ClientConnection {
+ public:
+  ClientConnection(Worker& worker, std::shared_ptr<const Runtime> runtime,
+                   const ListenerConfig& listener, std::string sessionId);
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  // Called once after uv_accept succeeded and admission passed.
+  void start(const std::string& clientIp, unsigned clientPort);
+  // Graceful stop (drain deadline passed or second signal): 421 when possible, then close.
+  void shutdownNow();
+  // Immediate close without a reply (used when accept fails).
+  void abort();
+  const std::string& clientIp() const { return clientIp_; }
+  const std::string& sessionId() const { return sessionId_; }
+
+ private:
+  enum class Phase { Plain, Handshaking, Tls, Closing };
+  struct WriteRequest;
+  struct WorkRequest;
+
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onShutdown(uv_shutdown_t* req, int status);
+  static void onTimer(uv_timer_t* timer);
+  static void onClose(uv_handle_t* handle);
+  static void onWork(uv_work_t* req);
+  static void onAfterWork(uv_work_t* req, int status);
+
+  void onCiphertext(std::string_view bytes);
+  void onPlaintext(std::string_view bytes);
+  void beginHandshake();
+  void handshakeDone();
+  void perform(smtp::Actions actions);
+  void sendReply(std::string_view bytes);
+  void flushTls();
+  void writeRaw(std::string bytes);
+  void authenticate(smtp::Authenticate request);
+  void deliver(smtp::Deliver request);
+  void queueWork(std::function<void()> work, std::function<void()> done);
+  void armTimer(unsigned seconds);
+  void updateReading();
+  void closeGracefully();
+  void closeHandles();
+  void maybeFree();
+  SessionFacts facts() const;
+
+  Worker& worker_;
+  std::shared_ptr<const Runtime> runtime_;
+  const ListenerConfig listener_;
+  EndpointKind endpoint_;
+  std::string sessionId_;
+  std::string clientIp_;
+  unsigned clientPort_ = 0;
+  uint64_t startedMs_ = 0;
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_shutdown_t shutdownReq_{};
+  int openHandles_ = 0;
+  int pendingWork_ = 0;
+  bool closing_ = false;     // handles are being closed: callbacks return at once
+  bool reading_ = false;
+  bool admitted_ = false;
+  std::size_t writeQueueBytes_ = 0;
+
+  Phase phase_ = Phase::Plain;
+  std::unique_ptr<tls::TlsEngine> tls_;
+  smtp::SmtpSession session_;
+  unsigned timeoutS_ = 0;
+  unsigned messages_ = 0;
+};
+
+}  // namespace smtpgate

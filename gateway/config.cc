@@ -1,0 +1,438 @@
+#include "gateway/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "gateway/json_validator.h"
+
+namespace smtpgate {
+
+using json_schema::Handler;
+using json_schema::Node;
+using json_schema::ObjectSchema;
+
+std::string ListenAddress::str() const {
+  if (host.find(':') != std::string::npos) {
+    return fmt::format("[{}]:{}", host, port);
+  }
+  return fmt::format("{}:{}", host, port);
+}
+
+const char* endpointName(EndpointKind kind) {
+  switch (kind) {
+    case EndpointKind::Strict:
+      return "strict";
+    case EndpointKind::Legacy:
+      return "legacy";
+    case EndpointKind::BySni:
+      return "by-sni";
+  }
+  return "?";
+}
+
+const char* tlsModeName(TlsMode mode) {
+  return mode == TlsMode::Implicit ? "implicit" : "starttls";
+}
+
+bool parseListenAddress(std::string_view text, ListenAddress& out, std::string& error) {
+  const char* kFormat = "must be \"IPV4:PORT\" or \"[IPV6]:PORT\"";
+  std::string host;
+  std::string_view portText;
+  bool v6 = false;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find("]:");
+    if (close == std::string_view::npos) {
+      error = kFormat;
+      return false;
+    }
+    host = std::string(text.substr(1, close - 1));
+    portText = text.substr(close + 2);
+    v6 = true;
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      error = kFormat;
+      return false;
+    }
+    host = std::string(text.substr(0, colon));
+    portText = text.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      error = "IPv6 addresses must be in brackets, as in \"[::1]:25\"";
+      return false;
+    }
+  }
+  // Binary form first, then back to text: "[0:0::0]:25" and "[::]:25" are the same socket.
+  unsigned char binary[16];
+  char canonical[INET6_ADDRSTRLEN];
+  int family = v6 ? AF_INET6 : AF_INET;
+  if (inet_pton(family, host.c_str(), binary) != 1 ||
+      inet_ntop(family, binary, canonical, sizeof canonical) == nullptr) {
+    error = fmt::format("\"{}\" is not an {} address", host, v6 ? "IPv6" : "IPv4");
+    return false;
+  }
+  unsigned long port = 0;
+  bool portOk = !portText.empty() && portText.size() <= 5;
+  for (char c : portText) {
+    if (c < '0' || c > '9') {
+      portOk = false;
+      break;
+    }
+    port = port * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (!portOk || port < 1 || port > 65535) {
+    error = "port must be 1..65535";
+    return false;
+  }
+  out.host = canonical;
+  out.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+bool isDnsName(std::string_view name) {
+  if (name.empty() || name.size() > 253) {
+    return false;
+  }
+  std::size_t labelLength = 0;
+  char previous = '.';
+  for (char c : name) {
+    if (c == '.') {
+      if (labelLength == 0 || previous == '-') {
+        return false;
+      }
+      labelLength = 0;
+    } else {
+      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && !(c == '-' && labelLength > 0)) {
+        return false;
+      }
+      if (++labelLength > 63) {
+        return false;
+      }
+    }
+    previous = c;
+  }
+  return labelLength > 0 && previous != '-';
+}
+
+namespace {
+
+bool isListenerName(std::string_view name) {
+  if (name.empty() || name.size() > 32) {
+    return false;
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string lowerCase(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return s;
+}
+
+const std::vector<std::pair<std::string, EndpointKind>> kStrictOrLegacy = {
+    {"strict", EndpointKind::Strict}, {"legacy", EndpointKind::Legacy}};
+
+// The validation of one document. Holds what cross-field checks need (names and addresses
+// seen so far) so that each problem is reported where it occurs, in document order.
+class ConfigParser {
+ public:
+  ConfigParser(Config& config, std::string baseDir)
+      : config_(config), baseDir_(std::move(baseDir)) {}
+
+  void parse(const Node& root) {
+    if (!root.value().is_object()) {
+      root.error("the configuration must be a JSON object");
+      return;
+    }
+    ObjectSchema schema;
+    schema.field("hostname", dnsName(config_.hostname))
+        .field("state_dir", json_schema::path(config_.stateDir, baseDir_))
+        .field("workers", json_schema::integer(config_.workers, 0, 256))
+        .field("listeners", [this](const Node& n) { listeners(n); })
+        .field("hostnames", [this](const Node& n) { hostnames(n); })
+        .field("default_endpoint", json_schema::oneOf(config_.defaultEndpoint, kStrictOrLegacy))
+        .field("certificates", [this](const Node& n) { certificates(n); })
+        .field("backend", [this](const Node& n) { backend(n); })
+        .field("smtp", [this](const Node& n) { smtp(n); })
+        .field("limits", [this](const Node& n) { limits(n); })
+        .unsupported("tenants")
+        .unsupported("legacy_tls")
+        .unsupported("trace")
+        .unsupported("admin")
+        .unsupported("user");
+    schema.apply(root);
+
+    if (!config_.listeners.empty() && config_.certificates.empty()) {
+      root.context().errors.push_back(
+          {"/certificates", "at least one certificate is required when listeners are configured"});
+    }
+    // Without a backend section, messages are spooled under the state directory.
+    if (config_.spool.dir.empty()) {
+      config_.spool.dir =
+          (std::filesystem::path(config_.stateDir) / "spool").lexically_normal().string();
+    }
+  }
+
+ private:
+  static Handler dnsName(std::string& out) {
+    return [&out](const Node& n) {
+      std::string value;
+      if (!json_schema::readString(n, value)) {
+        return;
+      }
+      if (!isDnsName(value)) {
+        n.error("must be a DNS name");
+        return;
+      }
+      out = value;
+    };
+  }
+
+  void listeners(const Node& node) {
+    json_schema::forEachElement(node, [this](const Node& element) { listener(element); });
+  }
+
+  void listener(const Node& node) {
+    ListenerConfig l;
+    ObjectSchema schema;
+    schema.required("name", [this, &l](const Node& n) { listenerName(n, l); })
+        .required("listen", [this, &l](const Node& n) { listenerAddress(n, l); })
+        .field("tls", json_schema::oneOf(l.tls, {{"starttls", TlsMode::StartTls},
+                                                 {"implicit", TlsMode::Implicit}}))
+        .field("endpoint", json_schema::oneOf(l.endpoint, {{"strict", EndpointKind::Strict},
+                                                           {"legacy", EndpointKind::Legacy},
+                                                           {"by-sni", EndpointKind::BySni}}))
+        .field("require_tls", json_schema::boolean(l.requireTls))
+        .unsupported("proxy_protocol");
+    if (schema.apply(node)) {
+      config_.listeners.push_back(std::move(l));
+    }
+  }
+
+  void listenerName(const Node& n, ListenerConfig& l) {
+    std::string name;
+    if (!json_schema::readString(n, name)) {
+      return;
+    }
+    if (!isListenerName(name)) {
+      n.error("must be 1 to 32 letters, digits, \"-\" or \"_\"");
+      return;
+    }
+    auto [it, fresh] = listenerNames_.emplace(name, n.pointer());
+    if (!fresh) {
+      n.error(fmt::format("duplicate listener name \"{}\" (also {})", name, it->second));
+      return;
+    }
+    l.name = name;
+  }
+
+  void listenerAddress(const Node& n, ListenerConfig& l) {
+    std::string text;
+    if (!json_schema::readString(n, text)) {
+      return;
+    }
+    std::string error;
+    if (!parseListenAddress(text, l.listen, error)) {
+      n.error(error);
+      return;
+    }
+    auto [it, fresh] = listenAddresses_.emplace(l.listen.str(), n.pointer());
+    if (!fresh) {
+      n.error(fmt::format("duplicate address {} (also {})", l.listen.str(), it->second));
+    }
+  }
+
+  void hostnames(const Node& node) {
+    std::map<std::string, std::string> seen;  // lower-case name -> pointer
+    json_schema::forEachMember(node, [&](const std::string& key, const Node& value) {
+      if (!isDnsName(key)) {
+        value.error("key must be a DNS name");
+        return;
+      }
+      std::string name = lowerCase(key);
+      auto [it, fresh] = seen.emplace(name, value.pointer());
+      if (!fresh) {
+        value.error(fmt::format("same name as {}", it->second));
+        return;
+      }
+      auto kind = EndpointKind::BySni;  // not a valid value here: marks "not set"
+      json_schema::oneOf(kind, kStrictOrLegacy)(value);
+      if (kind != EndpointKind::BySni) {
+        config_.hostnames[name] = kind;
+      }
+    });
+  }
+
+  void certificates(const Node& node) {
+    json_schema::forEachElement(node, [this](const Node& element) {
+      CertificateConfig c;
+      ObjectSchema schema;
+      schema.required("cert", json_schema::path(c.cert, baseDir_))
+          .required("key", json_schema::path(c.key, baseDir_));
+      if (schema.apply(element)) {
+        config_.certificates.push_back(std::move(c));
+      }
+    });
+  }
+
+  void backend(const Node& node) {
+    auto& spool = config_.spool;
+    ObjectSchema schema;
+    schema.field("spool", json_schema::path(spool.dir, baseDir_))
+        .field("users", json_schema::path(spool.users, baseDir_, true))
+        .unsupported("smtp", "the smtp backend is not supported by this version (use \"spool\")")
+        .unsupported("handoff")
+        .unsupported("tls");
+    schema.apply(node);
+  }
+
+  void smtp(const Node& node) {
+    auto& smtp = config_.smtp;
+    ObjectSchema schema;
+    schema.field("max_message_bytes", json_schema::integer(smtp.maxMessageBytes, 1024, 1 << 30))
+        .field("max_recipients", json_schema::integer(smtp.maxRecipients, 1, 10000))
+        .field("bare_lf",
+               json_schema::oneOf(smtp.bareLfReject, {{"normalize", false}, {"reject", true}}))
+        .field("received_header", json_schema::boolean(smtp.receivedHeader));
+    schema.apply(node);
+  }
+
+  void limits(const Node& node) {
+    auto& limits = config_.limits;
+    auto& timeouts = limits.timeouts;
+    ObjectSchema timeoutsSchema;
+    timeoutsSchema.field("command", json_schema::integer(timeouts.command, 10, 3600))
+        .field("data_block", json_schema::integer(timeouts.dataBlock, 10, 3600))
+        .field("handshake", json_schema::integer(timeouts.handshake, 1, 600))
+        .field("drain", json_schema::integer(timeouts.drain, 0, 3600));
+    ObjectSchema schema;
+    schema.field("max_connections", json_schema::integer(limits.maxConnections, 1, 1000000))
+        .field("max_connections_per_ip",
+               json_schema::integer(limits.maxConnectionsPerIp, 1, 100000))
+        .field("max_errors", json_schema::integer(limits.maxErrors, 1, 1000))
+        .field("timeouts_s", [&timeoutsSchema](const Node& n) { timeoutsSchema.apply(n); });
+    schema.apply(node);
+  }
+
+  Config& config_;
+  std::string baseDir_;
+  std::map<std::string, std::string> listenerNames_;    // name -> pointer of first use
+  std::map<std::string, std::string> listenAddresses_;  // "host:port" -> pointer of first use
+};
+
+// Whole-file read with an errno sentence on failure.
+bool readFile(const std::string& path, std::string& out, std::string& error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) {
+      break;
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+}  // namespace
+
+Config parseConfig(const std::string& jsonText, const std::string& baseDir,
+                   std::vector<ConfigError>& errors) {
+  Config config;
+  // Relative to the configuration file, not to the working directory.
+  config.stateDir = json_schema::resolvePath(config.stateDir, baseDir);
+  json_schema::Context context{errors, {}};
+  json_schema::Json document;
+  if (!json_schema::parseJson(jsonText, document, context)) {
+    return config;
+  }
+  ConfigParser parser(config, baseDir);
+  parser.parse(Node(document, "", context));
+  return config;
+}
+
+Config loadConfigFile(const std::string& path, std::vector<ConfigError>& errors) {
+  std::string text;
+  std::string error;
+  if (!readFile(path, text, error)) {
+    errors.push_back({"", error});
+    return Config{};
+  }
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  std::string baseDir =
+      ec ? std::filesystem::path(path).parent_path().string() : absolute.parent_path().string();
+  Config config = parseConfig(text, baseDir, errors);
+  config.sourcePath = path;
+  return config;
+}
+
+const char* embeddedDefaultJson() {
+  // SPEC section 9. Every knob is spelled out so that `run --print-default` documents them.
+  return R"json({
+  "hostname": "localhost",
+  "state_dir": "./var",
+  "workers": 0,
+  "listeners": [
+    {"name": "strict-starttls", "listen": "127.0.0.1:2587", "tls": "starttls",
+     "endpoint": "strict", "require_tls": true},
+    {"name": "strict-implicit", "listen": "127.0.0.1:2465", "tls": "implicit",
+     "endpoint": "strict", "require_tls": true},
+    {"name": "legacy-starttls", "listen": "127.0.0.1:2588", "tls": "starttls",
+     "endpoint": "legacy", "require_tls": true}
+  ],
+  "hostnames": {},
+  "default_endpoint": "strict",
+  "certificates": [
+    {"cert": "./var/tls/ecdsa.pem", "key": "./var/tls/ecdsa.key"},
+    {"cert": "./var/tls/rsa.pem", "key": "./var/tls/rsa.key"}
+  ],
+  "backend": {"spool": "./var/spool", "users": "./var/users.txt"},
+  "smtp": {"max_message_bytes": 36700160, "max_recipients": 100, "bare_lf": "normalize",
+           "received_header": true},
+  "limits": {"max_connections": 20000, "max_connections_per_ip": 100, "max_errors": 10,
+             "timeouts_s": {"command": 300, "data_block": 180, "handshake": 30, "drain": 60}}
+})json";
+}
+
+Config embeddedDefaultConfig(const std::string& baseDir) {
+  std::vector<ConfigError> errors;
+  Config config = parseConfig(embeddedDefaultJson(), baseDir, errors);
+  if (!errors.empty()) {
+    // A bug in the binary, not in anything the user wrote.
+    throw std::logic_error("embedded default configuration is invalid: " + errors.front().str());
+  }
+  return config;
+}
+
+}  // namespace smtpgate

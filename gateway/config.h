@@ -1,0 +1,109 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace smtpgate {
+
+// One problem in a configuration: the JSON pointer of the offending value and what is wrong,
+// printed as "/listeners/1/port: must be 1..65535".
+struct ConfigError {
+  std::string pointer;
+  std::string message;
+  std::string str() const { return pointer.empty() ? message : pointer + ": " + message; }
+};
+
+struct ListenAddress {
+  std::string host;  // "0.0.0.0", "127.0.0.1", "::", "::1" (no brackets)
+  uint16_t port = 0;
+  std::string str() const;  // "127.0.0.1:2587", "[::1]:25"
+};
+
+enum class TlsMode { StartTls, Implicit };
+enum class EndpointKind { Strict, Legacy, BySni };
+
+struct ListenerConfig {
+  std::string name;
+  ListenAddress listen;
+  TlsMode tls = TlsMode::StartTls;
+  EndpointKind endpoint = EndpointKind::Strict;
+  bool requireTls = true;
+};
+
+struct CertificateConfig {
+  std::string cert;
+  std::string key;
+};
+
+struct SpoolBackendConfig {
+  std::string dir;    // spool directory: tmp/ and new/ beneath it
+  std::string users;  // users file (user@domain:CRYPT-HASH lines), "" = AUTH not offered
+};
+
+struct SmtpConfig {
+  uint64_t maxMessageBytes = 36700160;
+  uint32_t maxRecipients = 100;
+  bool bareLfReject = false;  // "bare_lf": "normalize" (false) | "reject" (true)
+  bool receivedHeader = true;
+};
+
+struct TimeoutsConfig {
+  uint32_t command = 300;
+  uint32_t dataBlock = 180;
+  uint32_t handshake = 30;
+  uint32_t drain = 60;
+};
+
+struct LimitsConfig {
+  uint32_t maxConnections = 20000;
+  uint32_t maxConnectionsPerIp = 100;
+  uint32_t maxErrors = 10;
+  TimeoutsConfig timeouts;
+};
+
+struct Config {
+  std::string hostname = "localhost";
+  std::string stateDir = "/var/lib/smtpgate";  // resolved against the config's directory
+  uint32_t workers = 0;
+  std::vector<ListenerConfig> listeners;
+  std::map<std::string, EndpointKind> hostnames;  // lower-case name -> strict|legacy
+  EndpointKind defaultEndpoint = EndpointKind::Strict;
+  std::vector<CertificateConfig> certificates;
+  SpoolBackendConfig spool;  // without a "backend" section: STATE_DIR/spool, no users
+  SmtpConfig smtp;
+  LimitsConfig limits;
+  std::string sourcePath;  // file it came from, "" for the embedded default
+};
+
+// Parses and validates a configuration document. Relative paths are resolved against
+// `baseDir`. Every problem is appended to `errors` (all of them, not just the first);
+// the returned Config is meaningful only when `errors` is empty.
+Config parseConfig(const std::string& jsonText, const std::string& baseDir,
+                   std::vector<ConfigError>& errors);
+// Reads `path` and parses it; an unreadable file or invalid JSON is one error with an empty
+// pointer ("cannot read /etc/x.json: No such file or directory", "invalid JSON at line 3 ...").
+Config loadConfigFile(const std::string& path, std::vector<ConfigError>& errors);
+
+// Checks that the configuration's files exist and are usable (certificates and keys load and
+// match, the spool directory can be created, the users file parses). Appends errors.
+void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors);
+
+const char* endpointName(EndpointKind kind);  // "strict", "legacy", "by-sni"
+const char* tlsModeName(TlsMode mode);        // "starttls", "implicit"
+
+// "127.0.0.1:25" or "[::1]:25" (IPv4 dotted quad or bracketed IPv6; port 1..65535). The host
+// is stored in canonical form ("[0::0]:25" -> "::"). On failure `error` is a phrase such as
+// "port must be 1..65535".
+bool parseListenAddress(std::string_view text, ListenAddress& out, std::string& error);
+// LDH labels of 1..63 characters separated by dots, at most 253 characters, no trailing dot.
+bool isDnsName(std::string_view name);
+
+// The configuration used when none is given (SPEC section 9), as JSON (for
+// `smtpgate run --print-default`) and parsed, with relative paths resolved against `baseDir`.
+const char* embeddedDefaultJson();
+Config embeddedDefaultConfig(const std::string& baseDir);
+
+}  // namespace smtpgate

@@ -1,0 +1,72 @@
+// checkConfigFiles: the part of `check-config` that touches the file system.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "gateway/config.h"
+#include "gateway/spool.h"
+#include "gateway/users_file.h"
+#include "tls/tls_context.h"
+
+namespace smtpgate {
+
+namespace {
+
+// A sentence when `path` cannot be opened for reading, "" otherwise. Checked before the TLS
+// library so that the error names the right key (cert or key) and the errno text.
+std::string unreadable(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return fmt::format("cannot read {}: {}", path, std::strerror(errno));
+  }
+  ::close(fd);
+  return "";
+}
+
+}  // namespace
+
+void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors) {
+  for (std::size_t i = 0; i < config.certificates.size(); ++i) {
+    const auto& certificate = config.certificates[i];
+    std::string pointer = fmt::format("/certificates/{}", i);
+    std::string certError = unreadable(certificate.cert);
+    std::string keyError = unreadable(certificate.key);
+    if (!certError.empty()) {
+      errors.push_back({pointer + "/cert", certError});
+    }
+    if (!keyError.empty()) {
+      errors.push_back({pointer + "/key", keyError});
+    }
+    if (!certError.empty() || !keyError.empty()) {
+      continue;
+    }
+    // Each certificate on its own, so that a bad one is named by its own pointer.
+    tls::ServerContextOptions options;
+    options.certificates.push_back({certificate.cert, certificate.key});
+    std::string error;
+    if (!tls::TlsContext::createServer(options, error)) {
+      errors.push_back({pointer + "/cert", error});
+    }
+  }
+
+  std::string spoolError = Spool(config.spool.dir).prepare();
+  if (!spoolError.empty()) {
+    errors.push_back({"/backend/spool", spoolError});
+  }
+
+  if (!config.spool.users.empty()) {
+    UsersFile users;
+    std::vector<std::string> userErrors;
+    if (!users.load(config.spool.users, userErrors)) {
+      for (auto& e : userErrors) {
+        errors.push_back({"/backend/users", std::move(e)});
+      }
+    }
+  }
+}
+
+}  // namespace smtpgate

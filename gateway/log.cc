@@ -1,0 +1,74 @@
+#include "gateway/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+
+namespace smtpgate::log {
+namespace {
+
+std::atomic<Level> minLevel{Level::Info};
+
+const char* levelName(Level level) {
+  switch (level) {
+    case Level::Debug:
+      return "debug";
+    case Level::Info:
+      return "info";
+    case Level::Warning:
+      return "warning";
+    case Level::Error:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void setMinLevel(Level level) { minLevel = level; }
+
+bool enabled(Level level) { return level >= minLevel.load(std::memory_order_relaxed); }
+
+void write(Level level, std::string_view text) {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  std::string line = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n",
+                                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                 tm.tm_min, tm.tm_sec, millis, levelName(level), text);
+  // One write(2) per line keeps lines whole across threads (stderr is unbuffered).
+  const char* p = line.data();
+  std::size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) {
+      break;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+std::string sanitize(std::string_view text, std::size_t maxLength) {
+  std::string out;
+  out.reserve(std::min(text.size(), maxLength));
+  for (unsigned char c : text) {
+    if (out.size() >= maxLength) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace smtpgate::log

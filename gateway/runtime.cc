@@ -1,0 +1,73 @@
+#include "gateway/runtime.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace smtpgate {
+
+EndpointKind Runtime::resolveEndpoint(const ListenerConfig& listener,
+                                      const std::string& sni) const {
+  if (listener.endpoint != EndpointKind::BySni) {
+    return listener.endpoint;
+  }
+  std::string name = sni;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!name.empty() && name.back() == '.') {
+    name.pop_back();
+  }
+  auto it = config.hostnames.find(name);
+  return it == config.hostnames.end() ? config.defaultEndpoint : it->second;
+}
+
+std::shared_ptr<const Runtime> buildRuntime(const Config& config,
+                                            std::vector<ConfigError>& errors) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+
+  tls::ServerContextOptions options;
+  for (const auto& cert : config.certificates) {
+    options.certificates.push_back({cert.cert, cert.key});
+  }
+  // Both endpoints negotiate TLS 1.0 to 1.3: which versions a session may keep is the
+  // policy's decision, made from the handshake facts (SPEC section 4).
+  options.minVersion = tls::kTls10;
+  options.maxVersion = tls::kTls13;
+  std::string error;
+  if (!config.certificates.empty()) {
+    runtime->strictContext = tls::TlsContext::createServer(options, error);
+    if (!runtime->strictContext) {
+      errors.push_back({"/certificates", error});
+      return nullptr;
+    }
+    runtime->legacyContext = tls::TlsContext::createServer(options, error);
+    if (!runtime->legacyContext) {
+      errors.push_back({"/certificates", error});
+      return nullptr;
+    }
+  } else if (!config.listeners.empty()) {
+    errors.push_back({"/certificates", "at least one certificate is required"});
+    return nullptr;
+  }
+
+  runtime->spool = std::make_shared<Spool>(config.spool.dir);
+  std::string spoolError = runtime->spool->prepare();
+  if (!spoolError.empty()) {
+    errors.push_back({"/backend/spool", spoolError});
+    return nullptr;
+  }
+  if (!config.spool.users.empty()) {
+    auto users = std::make_shared<UsersFile>();
+    std::vector<std::string> userErrors;
+    if (!users->load(config.spool.users, userErrors)) {
+      for (const auto& e : userErrors) {
+        errors.push_back({"/backend/users", e});
+      }
+      return nullptr;
+    }
+    runtime->users = std::move(users);
+  }
+  return runtime;
+}
+
+}  // namespace smtpgate

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+#include "gateway/spool.h"
+#include "gateway/users_file.h"
+#include "tls/tls_context.h"
+
+namespace smtpgate {
+
+// Everything a connection needs that comes from the configuration, built once and then
+// read-only: sessions keep the snapshot they started with; a reload builds a new one.
+struct Runtime {
+  Config config;
+  std::shared_ptr<tls::TlsContext> strictContext;
+  std::shared_ptr<tls::TlsContext> legacyContext;
+  std::shared_ptr<Spool> spool;
+  std::shared_ptr<UsersFile> users;  // null: AUTH is not offered
+
+  const std::shared_ptr<tls::TlsContext>& contextFor(EndpointKind endpoint) const {
+    return endpoint == EndpointKind::Legacy ? legacyContext : strictContext;
+  }
+  // The endpoint a session on `listener` belongs to, given the TLS SNI name ("" = none).
+  EndpointKind resolveEndpoint(const ListenerConfig& listener, const std::string& sni) const;
+};
+
+// Builds the runtime: TLS contexts (certificates loaded), spool directories, users file.
+// Problems are appended to `errors` with the pointers of the configuration values.
+std::shared_ptr<const Runtime> buildRuntime(const Config& config, std::vector<ConfigError>& errors);
+
+}  // namespace smtpgate

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/admission.h"
+#include "gateway/worker.h"
+
+namespace smtpgate {
+
+// Runs the workers and handles signals on the main thread:
+//   SIGHUP: rebuild the runtime from `reload` (a bad configuration is refused, the running
+//           one stays); SIGTERM/SIGINT: stop accepting, let sessions finish for
+//           timeouts_s.drain, then 421 them; a second SIGTERM/SIGINT: 421 at once.
+class Server {
+ public:
+  // `reload` builds a fresh runtime, or returns null after logging why.
+  using Reloader = std::function<std::shared_ptr<const Runtime>()>;
+  Server(std::shared_ptr<const Runtime> runtime, Reloader reload);
+  ~Server();
+
+  // Binds every listener in every worker. Returns "" or the error.
+  std::string bind();
+  // Runs until all workers ended after a stop signal. Returns the exit code.
+  int run();
+
+ private:
+  static void onSignal(uv_signal_t* handle, int signum);
+  static void onPoll(uv_timer_t* timer);
+  void reload();
+  void stop(bool now);
+
+  RuntimeHolder runtime_;
+  Reloader reloader_;
+  Admission admission_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uv_loop_t loop_{};
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_timer_t poll_{};
+  bool stopping_ = false;
+};
+
+unsigned workerCount(uint32_t configured);
+
+}  // namespace smtpgate

@@ -1,0 +1,370 @@
+// The command handlers of SmtpSession (the core loop is in smtp_session.cc).
+
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gateway/smtp/address.h"
+#include "gateway/smtp/replies.h"
+#include "gateway/smtp/sasl.h"
+#include "gateway/smtp/smtp_session.h"
+
+namespace smtpgate::smtp {
+
+namespace {
+
+bool equalsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(a[i])) !=
+        std::toupper(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && equalsNoCase(s.substr(0, prefix.size()), prefix);
+}
+
+bool hasControl(std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+enum class ParamCheck { Ok, TooBig, BadSize, BadValue, Unsupported };
+
+// One MAIL parameter (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 4954 AUTH,
+// RFC 3461 RET/ENVID).
+ParamCheck checkMailParam(std::string_view param, std::size_t maxBytes, bool utf8Offered) {
+  const std::size_t eq = param.find('=');
+  const std::string_view key = param.substr(0, eq);
+  const bool hasValue = eq != std::string_view::npos;
+  const std::string_view value = hasValue ? param.substr(eq + 1) : std::string_view();
+  if (equalsNoCase(key, "SIZE")) {
+    std::uint64_t size = 0;
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, size);
+    if (value.empty() || ptr != end) {
+      return ParamCheck::BadSize;
+    }
+    if (ec == std::errc::result_out_of_range) {
+      return ParamCheck::TooBig;  // too many digits for 64 bits: still a size, far too big
+    }
+    return size > maxBytes ? ParamCheck::TooBig : ParamCheck::Ok;
+  }
+  if (equalsNoCase(key, "BODY")) {
+    if (equalsNoCase(value, "7BIT") || equalsNoCase(value, "8BITMIME")) {
+      return ParamCheck::Ok;
+    }
+    return hasValue && !value.empty() ? ParamCheck::Unsupported : ParamCheck::BadValue;
+  }
+  if (equalsNoCase(key, "SMTPUTF8")) {
+    if (!utf8Offered) {
+      return ParamCheck::Unsupported;
+    }
+    return hasValue ? ParamCheck::BadValue : ParamCheck::Ok;
+  }
+  if (equalsNoCase(key, "RET")) {
+    return equalsNoCase(value, "FULL") || equalsNoCase(value, "HDRS") ? ParamCheck::Ok
+                                                                      : ParamCheck::BadValue;
+  }
+  if (equalsNoCase(key, "AUTH") || equalsNoCase(key, "ENVID")) {
+    return value.empty() ? ParamCheck::BadValue : ParamCheck::Ok;
+  }
+  return ParamCheck::Unsupported;
+}
+
+}  // namespace
+
+void SmtpSession::cmdEhlo(std::string_view arg, bool esmtp, Actions& out) {
+  if (arg.empty() || hasControl(arg)) {
+    error(esmtp ? replies::kEhloSyntax : replies::kHeloSyntax, out);
+    return;
+  }
+  resetTransaction();  // RFC 5321 §4.1.4: EHLO/HELO imply RSET
+  helo_.assign(arg);
+  esmtp_ = esmtp;
+  if (!esmtp) {
+    reply("250 " + settings_.hostname);
+    return;
+  }
+  reply("250-" + settings_.hostname);
+  std::string_view caps[8];
+  std::size_t count = 0;
+  const std::string size = "SIZE " + std::to_string(settings_.maxMessageBytes);
+  caps[count++] = "PIPELINING";
+  caps[count++] = size;
+  caps[count++] = "8BITMIME";
+  if (tls_) {
+    caps[count++] = "SMTPUTF8";
+  }
+  caps[count++] = "ENHANCEDSTATUSCODES";
+  if (tls_) {
+    if (settings_.authAvailable) {
+      caps[count++] = "AUTH PLAIN LOGIN";  // never offered before TLS
+    }
+  } else if (!settings_.implicitTls) {
+    caps[count++] = "STARTTLS";
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string line(i + 1 == count ? "250 " : "250-");
+    line += caps[i];
+    reply(line);
+  }
+}
+
+void SmtpSession::cmdStartTls(std::string_view arg, Actions& out) {
+  if (tls_ || settings_.implicitTls) {
+    error(replies::kTlsActive, out);
+    return;
+  }
+  if (!arg.empty()) {
+    error(replies::kStartTlsSyntax, out);
+    return;
+  }
+  reply(replies::kReadyTls);
+  // RFC 3207 §4.2 and CVE-2011-0411: whatever followed the STARTTLS line in plaintext is
+  // thrown away unanswered, and nothing learnt before TLS survives it.
+  framer_.clear();
+  resetSession();
+  tlsStarting_ = true;
+  flush(out);
+  out.emplace_back(StartTls{});
+}
+
+void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
+  if (!tls_) {
+    error(replies::kMustStartTls, out);  // AUTH is never offered in plaintext
+    return;
+  }
+  if (!settings_.authAvailable) {
+    error(replies::kAuthNotEnabled, out);
+    return;
+  }
+  if (helo_.empty()) {
+    error(replies::kSendHeloFirst, out);
+    return;
+  }
+  if (!authUser_.empty()) {
+    error(replies::kAlreadyAuthenticated, out);
+    return;
+  }
+  if (inTransaction_) {
+    error(replies::kAuthInTransaction, out);
+    return;
+  }
+  const std::size_t space = arg.find(' ');
+  const std::string_view mechanism = arg.substr(0, space);
+  std::string_view initial;
+  bool hasInitial = false;
+  if (space != std::string_view::npos) {
+    initial = arg.substr(space + 1);
+    while (!initial.empty() && initial.front() == ' ') {
+      initial.remove_prefix(1);
+    }
+    hasInitial = true;
+    if (initial.find(' ') != std::string_view::npos) {
+      error(replies::kAuthSyntax, out);
+      return;
+    }
+  }
+  if (mechanism.empty()) {
+    error(replies::kAuthSyntax, out);
+    return;
+  }
+  if (equalsNoCase(mechanism, "PLAIN")) {
+    if (!hasInitial) {
+      reply(replies::kAuthPlainChallenge);
+      state_ = State::AuthPlainResponse;
+      return;
+    }
+    handleAuthLine(initial, out);  // same decoding as a continuation line
+    return;
+  }
+  if (equalsNoCase(mechanism, "LOGIN")) {
+    if (!hasInitial) {
+      reply(replies::kAuthLoginUser);
+      state_ = State::AuthLoginUser;
+      return;
+    }
+    std::optional<std::string> user = decodeSaslResponse(initial);
+    if (!user) {
+      error(replies::kAuthCannotDecode, out);
+      return;
+    }
+    authUserPending_ = std::move(*user);
+    reply(replies::kAuthLoginPassword);
+    state_ = State::AuthLoginPassword;
+    return;
+  }
+  error(replies::kAuthUnknownMechanism, out);
+}
+
+void SmtpSession::handleAuthLine(std::string_view line, Actions& out) {
+  const State state = state_;
+  state_ = State::Command;
+  if (line == "*") {
+    authUserPending_.clear();
+    error(replies::kAuthAborted, out);
+    return;
+  }
+  std::optional<std::string> decoded = decodeSaslResponse(line);
+  if (!decoded) {
+    authUserPending_.clear();
+    error(replies::kAuthCannotDecode, out);
+    return;
+  }
+  switch (state) {
+    case State::Command:  // AUTH PLAIN with an initial response
+    case State::AuthPlainResponse: {
+      std::optional<PlainCredentials> creds = parsePlain(*decoded);
+      if (!creds) {
+        error(replies::kAuthCannotDecode, out);
+        return;
+      }
+      requestAuth("PLAIN", std::move(creds->authzid), std::move(creds->authcid),
+                  std::move(creds->password), out);
+      return;
+    }
+    case State::AuthLoginUser:
+      authUserPending_ = std::move(*decoded);
+      reply(replies::kAuthLoginPassword);
+      state_ = State::AuthLoginPassword;
+      return;
+    case State::AuthLoginPassword: {
+      std::string user = std::move(authUserPending_);
+      authUserPending_.clear();
+      requestAuth("LOGIN", std::string(), std::move(user), std::move(*decoded), out);
+      return;
+    }
+    case State::Data:
+      return;
+  }
+}
+
+void SmtpSession::cmdMail(std::string_view arg, Actions& out) {
+  if (settings_.requireTls && !tls_) {
+    error(replies::kMustStartTls, out);
+    return;
+  }
+  if (helo_.empty()) {
+    error(replies::kSendHeloFirst, out);
+    return;
+  }
+  if (inTransaction_) {
+    error(replies::kNestedMail, out);
+    return;
+  }
+  if (!startsWithNoCase(arg, "FROM:")) {
+    error(replies::kMailSyntax, out);
+    return;
+  }
+  ParsedPath path = parsePath(arg.substr(5));
+  if (path.status == PathStatus::Syntax) {
+    error(replies::kMailSyntax, out);
+    return;
+  }
+  if (path.status == PathStatus::BadAddress ||
+      (!path.address.empty() && !isValidMailbox(path.address))) {
+    error(replies::kBadSender, out);
+    return;
+  }
+  std::vector<std::string> params;
+  for (std::string_view param : splitParams(path.params)) {
+    switch (checkMailParam(param, settings_.maxMessageBytes, tls_)) {
+      case ParamCheck::Ok:
+        params.emplace_back(param);
+        break;
+      case ParamCheck::TooBig:
+        error(replies::kTooBig, out);
+        return;
+      case ParamCheck::BadSize:
+        error(replies::kBadSizeParam, out);
+        return;
+      case ParamCheck::BadValue:
+        error(std::string(replies::kBadParam) + std::string(param), out);
+        return;
+      case ParamCheck::Unsupported:
+        error(std::string(replies::kUnsupportedOption) + std::string(param), out);
+        return;
+    }
+  }
+  inTransaction_ = true;
+  envelope_.mailFrom = std::move(path.address);
+  envelope_.mailParams = std::move(params);
+  envelope_.rcptTo.clear();
+  reply(replies::kMailOk);
+}
+
+void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
+  if (settings_.requireTls && !tls_) {
+    error(replies::kMustStartTls, out);
+    return;
+  }
+  if (!inTransaction_) {
+    error(replies::kNeedMail, out);
+    return;
+  }
+  if (!startsWithNoCase(arg, "TO:")) {
+    error(replies::kRcptSyntax, out);
+    return;
+  }
+  ParsedPath path = parsePath(arg.substr(3));
+  if (path.status == PathStatus::Syntax) {
+    error(replies::kRcptSyntax, out);
+    return;
+  }
+  // RFC 5321 §4.1.1.3: "Postmaster" without a domain must be accepted.
+  if (path.status == PathStatus::BadAddress ||
+      (!isValidMailbox(path.address) && !equalsNoCase(path.address, "postmaster"))) {
+    error(replies::kBadRecipient, out);
+    return;
+  }
+  // No RCPT extension (DSN NOTIFY/ORCPT...) is offered, and the envelope has no room for one.
+  std::vector<std::string_view> params = splitParams(path.params);
+  if (!params.empty()) {
+    error(std::string(replies::kUnsupportedOption) + std::string(params.front()), out);
+    return;
+  }
+  if (envelope_.rcptTo.size() >= settings_.maxRecipients) {
+    error(replies::kTooManyRecipients, out);
+    return;
+  }
+  envelope_.rcptTo.push_back(std::move(path.address));
+  reply(replies::kRcptOk);
+}
+
+void SmtpSession::cmdData(std::string_view arg, bool crlf, Actions& out) {
+  if (!inTransaction_) {
+    error(replies::kNeedRcpt, out);
+    return;
+  }
+  if (envelope_.rcptTo.empty()) {
+    error(replies::kNoValidRecipients, out);
+    return;
+  }
+  if (!arg.empty()) {
+    error(replies::kDataSyntax, out);
+    return;
+  }
+  reply(replies::kStartData);
+  // The CRLF that ended the DATA line may be the first of CRLF.CRLF (an empty message).
+  data_.start(settings_.maxMessageBytes, crlf);
+  state_ = State::Data;
+  wantTimer(settings_.dataTimeoutS);
+}
+
+}  // namespace smtpgate::smtp

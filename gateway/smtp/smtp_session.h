@@ -1,0 +1,120 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gateway/smtp/actions.h"
+#include "gateway/smtp/data_decoder.h"
+#include "gateway/smtp/line_framer.h"
+
+namespace smtpgate::smtp {
+
+enum class BareLfPolicy { Normalize, Reject };
+
+// The settings of one session: the listener's and the smtp/limits sections of the config.
+struct SessionSettings {
+  std::string hostname = "localhost";
+  bool implicitTls = false;   // the listener speaks TLS from the first byte
+  bool requireTls = true;     // plaintext MAIL/RCPT/AUTH get 530 5.7.0
+  bool authAvailable = true;  // offer AUTH PLAIN LOGIN after TLS
+  std::size_t maxMessageBytes = 36700160;
+  std::size_t maxRecipients = 100;
+  unsigned maxErrors = 10;
+  BareLfPolicy bareLf = BareLfPolicy::Normalize;
+  unsigned commandTimeoutS = 300;
+  unsigned dataTimeoutS = 180;
+};
+
+// The server side of one SMTP conversation (RFC 5321, 3207, 4954, 2920, 1870, 6152, 2034),
+// free of IO: bytes in, actions out. The connection feeds decrypted bytes, performs the
+// actions, and reports the outcome of asynchronous ones (TLS, AUTH, delivery) back.
+class SmtpSession {
+ public:
+  explicit SmtpSession(SessionSettings settings);
+
+  // The greeting; for implicit TLS call it after onTlsEstablished().
+  Actions start();
+  // Client bytes (plaintext, or decrypted under TLS). Complete commands are answered in
+  // order; replies of one call come as one Write. While an Authenticate or Deliver is
+  // outstanding, input is buffered and processed after the result arrives.
+  Actions onBytes(std::string_view bytes);
+  // The TLS handshake finished: STARTTLS state reset (RFC 3207 §4.2), EHLO required again.
+  Actions onTlsEstablished();
+  Actions onAuthResult(bool ok);
+  struct DeliveryResult {
+    bool ok = false;
+    std::string queueId;  // ok: "250 2.0.0 Ok: queued as <queueId>"
+    std::string reply;    // !ok: the full reply line to send, e.g. "451 4.3.0 Error: ..."
+  };
+  Actions onDeliveryResult(const DeliveryResult& result);
+  // The inactivity timer fired: 421 4.4.2 and Close.
+  Actions onTimeout();
+  // The gateway is shutting down: 421 4.3.2 and Close (unless a reply is awaited).
+  Actions onShutdown();
+
+  bool tlsActive() const { return tls_; }
+  bool closed() const { return closed_; }
+  // True while an Authenticate or Deliver result is awaited.
+  bool waiting() const { return waiting_ != Waiting::None; }
+  // Bytes buffered but not yet processed (the connection stops reading above a mark).
+  std::size_t bufferedBytes() const { return framer_.buffered(); }
+  const std::string& helo() const { return helo_; }
+  const std::string& authUser() const { return authUser_; }
+  unsigned errors() const { return errors_; }
+
+ private:
+  enum class State { Command, Data, AuthPlainResponse, AuthLoginUser, AuthLoginPassword };
+  enum class Waiting { None, Auth, Delivery };
+
+  // The input loop: every complete command (or DATA bytes) in the buffer, in order, until
+  // the input runs out, a result is awaited, TLS starts or the session closes.
+  void process(Actions& out);
+  void handleCommand(std::string_view line, bool crlf, Actions& out);
+  void handleAuthLine(std::string_view line, Actions& out);
+  void handleDataEnd(Actions& out);
+  void reply(std::string_view text);
+  // A 4xx/5xx reply to a client command: counts towards maxErrors (and may close).
+  void error(std::string_view text, Actions& out);
+  // Pending replies become one Write, then a SetTimeout if the wanted timer changed.
+  void flush(Actions& out);
+  void close(Actions& out);
+  void resetTransaction();
+  void resetSession();
+  void wantTimer(unsigned seconds, bool force = false);
+  void requestAuth(std::string mechanism, std::string authzid, std::string user,
+                   std::string password, Actions& out);
+  void resumeAfterResult(Actions& out);
+  std::string hostReply(std::string_view code, std::string_view text) const;
+
+  void cmdEhlo(std::string_view arg, bool esmtp, Actions& out);
+  void cmdStartTls(std::string_view arg, Actions& out);
+  void cmdAuth(std::string_view arg, Actions& out);
+  void cmdMail(std::string_view arg, Actions& out);
+  void cmdRcpt(std::string_view arg, Actions& out);
+  void cmdData(std::string_view arg, bool crlf, Actions& out);
+
+  SessionSettings settings_;
+  LineFramer framer_;
+  DataDecoder data_;
+  State state_ = State::Command;
+  Waiting waiting_ = Waiting::None;
+  std::string pending_;  // replies not yet flushed into a Write
+  bool tls_ = false;
+  bool tlsStarting_ = false;      // StartTls emitted, onTlsEstablished() not yet called
+  bool shutdownPending_ = false;  // onShutdown() arrived while a result was awaited
+  bool closed_ = false;
+  std::string helo_;
+  bool esmtp_ = false;
+  std::string authUser_;
+  std::string authUserPending_;  // LOGIN user between prompts, or the user being checked
+  bool inTransaction_ = false;
+  Envelope envelope_;
+  unsigned errors_ = 0;
+  unsigned timerWanted_ = 0;
+  unsigned timerArmed_ = 0;
+  bool timerForce_ = false;
+};
+
+}  // namespace smtpgate::smtp

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/admission.h"
+#include "gateway/runtime.h"
+
+namespace smtpgate {
+
+class ClientConnection;
+
+// The runtime snapshot all workers read; a reload swaps it in one step.
+class RuntimeHolder {
+ public:
+  explicit RuntimeHolder(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {}
+  std::shared_ptr<const Runtime> get() const { return std::atomic_load(&runtime_); }
+  void set(std::shared_ptr<const Runtime> runtime) { std::atomic_store(&runtime_, runtime); }
+
+ private:
+  std::shared_ptr<const Runtime> runtime_;
+};
+
+// One event-loop thread with its own listening sockets (SO_REUSEPORT when there are several
+// workers) and the connections it accepted.
+class Worker {
+ public:
+  Worker(unsigned index, RuntimeHolder& runtime, Admission& admission, bool reusePort);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds every listener of the current runtime; returns "" or an error sentence.
+  std::string bind();
+  void startThread();
+  void join();
+  // Thread-safe: stop accepting; sessions go on until drainS, then get 421.
+  void requestDrain(unsigned drainS);
+  // Thread-safe: 421 to every session now.
+  void requestStop();
+
+  uv_loop_t* loop() { return &loop_; }
+  Admission& admission() { return admission_; }
+  std::string& readBuffer() { return readBuffer_; }
+  void connectionGone(ClientConnection* connection);
+  std::size_t connections() const { return connectionCount_.load(); }
+  bool finished() const { return finished_.load(); }
+
+ private:
+  struct Listener {
+    uv_tcp_t tcp;
+    Worker* worker;
+    ListenerConfig config;
+  };
+
+  static void onConnection(uv_stream_t* server, int status);
+  static void onAsync(uv_async_t* async);
+  static void onDrainTimer(uv_timer_t* timer);
+  void accept(Listener& listener);
+  void closeListeners();
+  void stopAll();
+  std::string newSessionId();
+
+  unsigned index_;
+  RuntimeHolder& runtime_;
+  Admission& admission_;
+  bool reusePort_;
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  uv_timer_t drainTimer_{};
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_set<ClientConnection*> connections_;
+  std::atomic<std::size_t> connectionCount_{0};
+  std::atomic<bool> finished_{false};
+  std::string readBuffer_;
+  std::thread thread_;
+  std::mutex requestMutex_;
+  bool drainRequested_ = false;
+  unsigned drainS_ = 0;
+  bool stopRequested_ = false;
+  bool draining_ = false;
+  uint64_t sessionCounter_ = 0;
+};
+
+}  // namespace smtpgate

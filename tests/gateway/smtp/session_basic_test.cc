@@ -163,7 +163,7 @@ TEST_CASE("session: commands are case-insensitive", "[smtp][session]") {
                          "<Close>");
 }
 
-TEST_CASE("session: bare LF ends a command line; a bare CR inside one is a syntax error",
+TEST_CASE("session: bare LF ends a command line, a bare CR inside one is a syntax error",
           "[smtp][session]") {
   Outcome o = transcript(tlsSettings(), {send("EHLO a\nNOOP\rRSET\r\nNOOP\r\r\nNOOP\n")});
   REQUIRE(o.trace == kGreeting + ehloTls() +

@@ -161,6 +161,36 @@ class LimitsTest(GatewayTestCase):
         self.assertTrue(self.gw.messages()[0][0].endswith(b"Subject: lf\r\n\r\nbody\r\n.\r\n"))
 
 
+class TotalConnectionsTest(GatewayTestCase):
+    overrides = {"limits": {"max_connections": 3, "max_connections_per_ip": 100,
+                            "timeouts_s": {"data_block": 10}}}
+
+    def test_total_connection_limit(self):
+        time.sleep(0.3)  # the readiness probe's connection must be gone first
+        held = [SmtpConn(self.gw.ports["starttls"]) for _ in range(3)]
+        for c in held:
+            self.assertEqual(c.read_reply()[0], 220)
+        extra = SmtpConn(self.gw.ports["legacy"])
+        code, lines = extra.read_reply()
+        self.assertEqual(code, 421)
+        self.assertEqual(lines, ["421 4.7.0 gw.test Error: too many connections"])
+        self.assertTrue(extra.closed())
+
+    def test_data_timeout(self):
+        c = self.connect("starttls", version="1.2")
+        c.expect("MAIL FROM:<a@example.com>", 250)
+        c.expect("RCPT TO:<b@example.com>", 250)
+        c.expect("DATA", 354)
+        c.send("Subject: stalled\r\n\r\nhalf a message")
+        start = time.time()
+        code, lines = c.read_reply()
+        self.assertEqual(code, 421)
+        self.assertIn("4.4.2", lines[0])
+        self.assertGreaterEqual(time.time() - start, 9)
+        self.assertTrue(c.closed())
+        self.assertEqual(self.gw.messages(), [], "a message cut by a timeout is never delivered")
+
+
 class BareLfRejectTest(GatewayTestCase):
     overrides = {"smtp": {"bare_lf": "reject"}}
 

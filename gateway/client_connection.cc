@@ -8,6 +8,7 @@
 #include "gateway/log.h"
 #include "gateway/received_header.h"
 #include "gateway/worker.h"
+#include "policy/tls_version.h"
 
 namespace smtpgate {
 namespace {
@@ -25,6 +26,18 @@ uint64_t nowMicros() {
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
 }
+
+// Production randomness for the speedbump draw: BoringSSL's CSPRNG, a fresh draw each time.
+class CsprngRandom : public policy::Random {
+ public:
+  uint32_t next() override {
+    uint32_t value = 0;
+    RAND_bytes(reinterpret_cast<uint8_t*>(&value), sizeof value);
+    return value;
+  }
+};
+
+int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& listener) {
   const Config& c = runtime.config;
@@ -66,6 +79,7 @@ ClientConnection::ClientConnection(Worker& worker, std::shared_ptr<const Runtime
                                                          : listener.endpoint),
       sessionId_(std::move(sessionId)),
       session_(settingsFor(*runtime_, listener)) {
+  session_.setPolicy(this);
   uv_tcp_init(worker_.loop(), &tcp_);
   tcp_.data = this;
   uv_timer_init(worker_.loop(), &timer_);
@@ -143,6 +157,13 @@ void ClientConnection::onCiphertext(std::string_view bytes) {
       log::info("{} TLS handshake failed from [{}]:{}: {} (client offered up to {})", sessionId_,
                 clientIp_, clientPort_, tls_->lastError(),
                 tls::versionName(tls_->facts().maxOfferedVersion));
+      if (tls_->facts().versionRefusedByHook) {
+        policy::Decision d;
+        d.outcome = policy::Outcome::RefuseHandshake;
+        d.rule = policy::Rule::D1;
+        d.reply = "protocol_version alert";
+        logDecision(d, "handshake");
+      }
       phase_ = Phase::Closing;
       closeGracefully();
       return;
@@ -180,6 +201,8 @@ void ClientConnection::onPlaintext(std::string_view bytes) {
 
 void ClientConnection::beginHandshake() {
   tls_ = std::make_unique<tls::TlsEngine>(runtime_->contextFor(endpoint_));
+  tls_->setClientHelloHook(
+      [this](const tls::HandshakeFacts& early) { return onClientHello(early); });
   phase_ = Phase::Handshaking;
   armTimer(runtime_->config.limits.timeouts.handshake);
 }
@@ -195,6 +218,12 @@ void ClientConnection::handshakeDone() {
   perform(session_.onTlsEstablished());
   if (closing_ || phase_ != Phase::Tls) {
     return;
+  }
+  // D2/D3: decided now (one draw per connection), answered at the first command.
+  policy::Decision d = decide(policy::Checkpoint::FirstCommand, "", "");
+  logDecision(d, "tls");
+  if (d.outcome == policy::Outcome::RejectAndClose) {
+    session_.rejectNextCommand(d.reply);
   }
   if (listener_.tls == TlsMode::Implicit) {
     perform(session_.start());
@@ -485,6 +514,101 @@ void ClientConnection::maybeFree() {
   }
 }
 
+tls::ClientHelloVerdict ClientConnection::onClientHello(const tls::HandshakeFacts& early) {
+  // by-sni: the SNI name picks the endpoint before the version is negotiated.
+  endpoint_ = runtime_->resolveEndpoint(listener_, early.sni);
+  policy::SessionView view = sessionView("");
+  view.version = policy::fromWire(early.maxOfferedVersion).value_or(policy::TlsVersion::V1_0);
+  CsprngRandom random;
+  policy::Decision d = policy::decide(policy::Checkpoint::ClientHello, view, "",
+                                      runtime_->legacyTls(), runtime_->tenants, nowSeconds(),
+                                      random);
+  tls::ClientHelloVerdict verdict;
+  if (d.outcome == policy::Outcome::RefuseHandshake) {
+    verdict.minVersion = tls::kTls12;  // the handshake fails with protocol_version
+  }
+  return verdict;
+}
+
+policy::SessionView ClientConnection::sessionView(const std::string& authUser) const {
+  policy::SessionView view;
+  view.endpoint = policyEndpoint(endpoint_);
+  view.requireTls = listener_.requireTls;
+  view.clientIp = clientIp_;
+  view.ehlo = session_.helo();
+  view.authUser = authUser;
+  if (tls_ && tls_->handshakeComplete()) {
+    view.version = policy::fromWire(tls_->facts().version).value_or(policy::TlsVersion::None);
+    view.clientCertSha256 = tls_->facts().clientCertSha256;
+  }
+  return view;
+}
+
+policy::Decision ClientConnection::decide(policy::Checkpoint checkpoint, std::string_view domain,
+                                          const std::string& authUser) {
+  CsprngRandom random;
+  policy::Decision d = policy::decide(checkpoint, sessionView(authUser), domain,
+                                      runtime_->legacyTls(), runtime_->tenants, nowSeconds(),
+                                      random);
+  lastRule_ = d.rule;
+  if (!d.tenant.empty()) {
+    tenant_ = d.tenant;
+  }
+  return d;
+}
+
+void ClientConnection::logDecision(const policy::Decision& d, std::string_view checkpoint) {
+  std::string version = "none", cipher = "-";
+  if (tls_ && tls_->handshakeComplete()) {
+    version = tls::versionName(tls_->facts().version);
+    cipher = tls_->facts().cipher;
+  } else if (tls_) {
+    version = "offered-max " + tls::versionName(tls_->facts().maxOfferedVersion);
+  }
+  lastRule_ = d.rule;
+  log::info("{} decision {} at {}: client=[{}]:{} endpoint={} tls={} cipher={} tenant={} reply=\"{}\"",
+            sessionId_, policy::ruleName(d.rule), checkpoint, clientIp_, clientPort_,
+            endpointName(endpoint_), version, cipher, d.tenant.empty() ? "-" : d.tenant,
+            d.reply.empty() ? "accepted" : d.reply);
+}
+
+smtp::PolicyHooks::Verdict ClientConnection::onAuthIdentity(std::string_view user) {
+  std::string identity(user);
+  policy::Decision d = decide(policy::Checkpoint::Auth, policy::domainOf(identity), identity);
+  logDecision(d, "AUTH " + log::sanitize(identity));
+  Verdict v;
+  if (d.outcome == policy::Outcome::RejectAndClose) {
+    v.kind = Verdict::Kind::RejectAndClose;
+    v.reply = d.reply;
+  }
+  return v;
+}
+
+smtp::PolicyHooks::Verdict ClientConnection::onRecipient(std::string_view address) {
+  std::string rcpt(address);
+  policy::Decision d = decide(policy::Checkpoint::Recipient, policy::domainOf(rcpt), "");
+  logDecision(d, "RCPT " + log::sanitize(rcpt));
+  Verdict v;
+  if (d.outcome == policy::Outcome::RejectRecipient) {
+    v.kind = Verdict::Kind::RejectRecipient;
+    v.reply = d.reply;
+  }
+  return v;
+}
+
+void ClientConnection::onPlaintextRefused(std::string_view command) {
+  policy::Decision d = decide(policy::Checkpoint::Plaintext, "", "");
+  if (d.rule != policy::Rule::D7) {
+    // AUTH before TLS is refused even where require_tls is off (it is never offered in
+    // plaintext): the same 530, recorded under the same rule.
+    d.outcome = policy::Outcome::RequireTls;
+    d.rule = policy::Rule::D7;
+    d.reply = "530 5.7.0 Must issue a STARTTLS command first";
+    lastRule_ = d.rule;
+  }
+  logDecision(d, command);
+}
+
 SessionFacts ClientConnection::facts() const {
   SessionFacts f;
   f.sessionId = sessionId_;
@@ -492,6 +616,8 @@ SessionFacts ClientConnection::facts() const {
   f.endpoint = endpointName(endpoint_);
   f.clientIp = clientIp_;
   f.clientPort = clientPort_;
+  f.rule = std::string(policy::ruleName(lastRule_));
+  f.tenant = tenant_;
   if (tls_ && tls_->handshakeComplete()) {
     const auto& t = tls_->facts();
     f.tlsVersion = tls::versionLabel(t.version);

@@ -11,6 +11,7 @@
 #include "gateway/runtime.h"
 #include "gateway/smtp/smtp_session.h"
 #include "gateway/spool.h"
+#include "policy/decision.h"
 #include "tls/tls_engine.h"
 
 namespace smtpgate {
@@ -20,7 +21,7 @@ class Worker;
 // One client: owns the socket, the inactivity timer, the optional TLS engine and the SMTP
 // session, and carries out the session's actions. Lifetime (house rule 4): the object is freed
 // only after both handles' close callbacks ran and no thread-pool work refers to it.
-class ClientConnection {
+class ClientConnection : private smtp::PolicyHooks {
  public:
   ClientConnection(Worker& worker, std::shared_ptr<const Runtime> runtime,
                    const ListenerConfig& listener, std::string sessionId);
@@ -66,6 +67,17 @@ class ClientConnection {
   void armTimer(unsigned seconds);
   void updateReading();
   void closeGracefully();
+
+  // The TLS decision (SPEC section 4): PolicyHooks for AUTH, RCPT and plaintext commands,
+  // plus the checkpoints the connection owns (ClientHello, first command).
+  Verdict onAuthIdentity(std::string_view user) override;
+  Verdict onRecipient(std::string_view address) override;
+  void onPlaintextRefused(std::string_view command) override;
+  tls::ClientHelloVerdict onClientHello(const tls::HandshakeFacts& early);
+  policy::Decision decide(policy::Checkpoint checkpoint, std::string_view domain,
+                          const std::string& authUser);
+  policy::SessionView sessionView(const std::string& authUser) const;
+  void logDecision(const policy::Decision& decision, std::string_view checkpoint);
   void closeHandles();
   void maybeFree();
   SessionFacts facts() const;
@@ -94,6 +106,8 @@ class ClientConnection {
   smtp::SmtpSession session_;
   unsigned timeoutS_ = 0;
   unsigned messages_ = 0;
+  policy::Rule lastRule_ = policy::Rule::D8;
+  std::string tenant_;  // the tenant of the last decision that named one
 };
 
 }  // namespace smtpgate

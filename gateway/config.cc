@@ -1,12 +1,9 @@
 #include "gateway/config.h"
+#include "policy/ascii.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -137,15 +134,6 @@ bool isListenerName(std::string_view name) {
   return true;
 }
 
-std::string lowerCase(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return s;
-}
-
 const std::vector<std::pair<std::string, EndpointKind>> kStrictOrLegacy = {
     {"strict", EndpointKind::Strict}, {"legacy", EndpointKind::Legacy}};
 
@@ -172,8 +160,8 @@ class ConfigParser {
         .field("backend", [this](const Node& n) { backend(n); })
         .field("smtp", [this](const Node& n) { smtp(n); })
         .field("limits", [this](const Node& n) { limits(n); })
-        .unsupported("tenants")
-        .unsupported("legacy_tls")
+        .field("tenants", json_schema::path(config_.tenantsPath, baseDir_, true))
+        .field("legacy_tls", [this](const Node& n) { legacyTls(n); })
         .unsupported("trace")
         .unsupported("admin")
         .unsupported("user");
@@ -266,7 +254,7 @@ class ConfigParser {
         value.error("key must be a DNS name");
         return;
       }
-      std::string name = lowerCase(key);
+      std::string name = policy::asciiLower(key);
       auto [it, fresh] = seen.emplace(name, value.pointer());
       if (!fresh) {
         value.error(fmt::format("same name as {}", it->second));
@@ -331,38 +319,146 @@ class ConfigParser {
     schema.apply(node);
   }
 
+  void legacyTls(const Node& node) {
+    auto& policy = config_.legacyTls;
+    // policy.speedbump[k] is the document's step stepIndex[k]: steps that did not parse are left
+    // out, and validate()'s pointers are mapped back so that they name the right element.
+    std::vector<std::size_t> stepIndex;
+    ObjectSchema schema;
+    schema.field("default_allow", json_schema::boolean(policy.defaultAllow))
+        .field("speedbump", [this, &stepIndex](const Node& n) { speedbump(n, stepIndex); })
+        .field("strict_cutoff", [this](const Node& n) { strictCutoff(n); })
+        .field("after_cutoff",
+               json_schema::oneOf(policy.afterCutoff,
+                                  {{"refuse-handshake", policy::AfterCutoff::RefuseHandshake},
+                                   {"reply", policy::AfterCutoff::Reply}}))
+        .field("help_url", [this](const Node& n) { helpUrl(n); });
+    if (!schema.apply(node)) {
+      return;
+    }
+    for (const auto& [pointer, message] : policy.validate()) {
+      std::string where =
+          pointer.empty() ? node.pointer() : relocate(pointer, node.pointer(), stepIndex);
+      node.context().errors.push_back({where, relocate(message, node.pointer(), stepIndex)});
+    }
+  }
+
+  // validate()'s pointers, in its messages too ("must be later than /speedbump/0/from"), are
+  // relative to legacy_tls and count only the steps that parsed: make them absolute, with the
+  // steps numbered as in the document.
+  static std::string relocate(const std::string& text, const std::string& base,
+                              const std::vector<std::size_t>& stepIndex) {
+    static const char* const kKeys[] = {"default_allow", "speedbump", "strict_cutoff",
+                                        "after_cutoff", "help_url"};
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t end = text.find_first_of(" ),;", pos);
+      end = end == std::string::npos ? text.size() : end;
+      std::string word = text.substr(pos, end - pos);
+      bool isPointer = false;
+      for (const char* key : kKeys) {
+        std::string token = std::string("/") + key;
+        isPointer = isPointer || word == token || word.rfind(token + "/", 0) == 0;
+      }
+      out += isPointer ? base + mapStepPointer(word, stepIndex) : word;
+      if (end < text.size()) {
+        out += text[end];
+      }
+      pos = end + 1;
+    }
+    return out;
+  }
+
+  void speedbump(const Node& node, std::vector<std::size_t>& stepIndex) {
+    auto& steps = config_.legacyTls.speedbump;
+    steps.clear();
+    stepIndex.clear();
+    std::size_t index = 0;
+    json_schema::forEachElement(node, [&](const Node& element) {
+      policy::SpeedbumpStep step;
+      bool fromOk = false;
+      bool percentOk = false;
+      ObjectSchema schema;
+      // The range of reject_percent and the order of the steps are validate()'s to check.
+      schema
+          .required("from",
+                    [&](const Node& n) { fromOk = json_schema::readTimestamp(n, step.from); })
+          .required("reject_percent", [&](const Node& n) {
+            percentOk = json_schema::readNumber(n, step.rejectPercent);
+          });
+      if (schema.apply(element) && fromOk && percentOk) {
+        steps.push_back(step);
+        stepIndex.push_back(index);
+      }
+      ++index;
+    });
+  }
+
+  // "/speedbump/K/..." of the parsed steps -> "/speedbump/<document index>/...".
+  static std::string mapStepPointer(const std::string& pointer,
+                                    const std::vector<std::size_t>& stepIndex) {
+    const std::string prefix = "/speedbump/";
+    if (pointer.rfind(prefix, 0) != 0) {
+      return pointer;
+    }
+    std::size_t end = pointer.find('/', prefix.size());
+    std::string token = pointer.substr(
+        prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+    std::size_t k = 0;
+    for (char c : token) {
+      if (c < '0' || c > '9') {
+        return pointer;
+      }
+      k = k * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (token.empty() || k >= stepIndex.size()) {
+      return pointer;
+    }
+    return prefix + std::to_string(stepIndex[k]) +
+           (end == std::string::npos ? "" : pointer.substr(end));
+  }
+
+  void strictCutoff(const Node& n) {
+    // null spells out "no cutoff" (the embedded default does, to document the key).
+    if (n.value().is_null()) {
+      config_.legacyTls.strictCutoff.reset();
+      return;
+    }
+    int64_t cutoff = 0;
+    if (json_schema::readTimestamp(n, cutoff)) {
+      config_.legacyTls.strictCutoff = cutoff;
+    }
+  }
+
+  void helpUrl(const Node& n) {
+    std::string url;
+    if (!json_schema::readString(n, url)) {
+      return;
+    }
+    // Printable ASCII only: CR, LF, spaces or UTF-8 would break or forge the reply line.
+    bool ok = url.size() > 8 && policy::asciiLower(url.substr(0, 8)) == "https://" && url[8] != '/' &&
+              url[8] != '?' && url[8] != '#';
+    for (char c : url) {
+      ok = ok && static_cast<unsigned char>(c) > ' ' && static_cast<unsigned char>(c) < 0x7f;
+    }
+    if (!ok) {
+      n.error("must be an https:// URL such as https://aka.ms/smtp_auth_tls");
+      return;
+    }
+    // It ends up inside a 421 reply line, which must stay within SMTP's 512 octets.
+    if (url.size() > 300) {
+      n.error("must be at most 300 characters");
+      return;
+    }
+    config_.legacyTls.helpUrl = url;
+  }
+
   Config& config_;
   std::string baseDir_;
   std::map<std::string, std::string> listenerNames_;    // name -> pointer of first use
   std::map<std::string, std::string> listenAddresses_;  // "host:port" -> pointer of first use
 };
-
-// Whole-file read with an errno sentence on failure.
-bool readFile(const std::string& path, std::string& out, std::string& error) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-    return false;
-  }
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) {
-      break;
-    }
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return true;
-}
 
 }  // namespace
 
@@ -384,7 +480,7 @@ Config parseConfig(const std::string& jsonText, const std::string& baseDir,
 Config loadConfigFile(const std::string& path, std::vector<ConfigError>& errors) {
   std::string text;
   std::string error;
-  if (!readFile(path, text, error)) {
+  if (!json_schema::readFile(path, text, error)) {
     errors.push_back({"", error});
     return Config{};
   }
@@ -418,6 +514,9 @@ const char* embeddedDefaultJson() {
     {"cert": "./var/tls/rsa.pem", "key": "./var/tls/rsa.key"}
   ],
   "backend": {"spool": "./var/spool", "users": "./var/users.txt"},
+  "tenants": "./var/tenants.json",
+  "legacy_tls": {"default_allow": true, "speedbump": [], "strict_cutoff": null,
+                 "after_cutoff": "refuse-handshake", "help_url": "https://aka.ms/smtp_auth_tls"},
   "smtp": {"max_message_bytes": 36700160, "max_recipients": 100, "bare_lf": "normalize",
            "received_header": true},
   "limits": {"max_connections": 20000, "max_connections_per_ip": 100, "max_errors": 10,

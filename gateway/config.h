@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/legacy_tls.h"
+
 namespace smtpgate {
 
 // One problem in a configuration: the JSON pointer of the offending value and what is wrong,
@@ -75,7 +77,11 @@ struct Config {
   SpoolBackendConfig spool;  // without a "backend" section: STATE_DIR/spool, no users
   SmtpConfig smtp;
   LimitsConfig limits;
-  std::string sourcePath;  // file it came from, "" for the embedded default
+  // The tenants file (gateway/tenants_file.h), resolved; "" = no tenants, so that
+  // legacyTls.defaultAllow decides for every domain.
+  std::string tenantsPath;
+  policy::LegacyTlsPolicy legacyTls;  // timestamps as Unix seconds
+  std::string sourcePath;             // file it came from, "" for the embedded default
 };
 
 // Parses and validates a configuration document. Relative paths are resolved against
@@ -88,7 +94,9 @@ Config parseConfig(const std::string& jsonText, const std::string& baseDir,
 Config loadConfigFile(const std::string& path, std::vector<ConfigError>& errors);
 
 // Checks that the configuration's files exist and are usable (certificates and keys load and
-// match, the spool directory can be created, the users file parses). Appends errors.
+// match, the spool directory can be created, the users file and the tenants file parse).
+// Appends errors; those of the tenants file read
+// "/tenants: /etc/smtpgate/tenants.json: /tenants/0/domains/1: must be a DNS name".
 void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors);
 
 const char* endpointName(EndpointKind kind);  // "strict", "legacy", "by-sni"

@@ -8,7 +8,9 @@
 #include <cstring>
 
 #include "gateway/config.h"
+#include "gateway/json_validator.h"
 #include "gateway/spool.h"
+#include "gateway/tenants_file.h"
 #include "gateway/users_file.h"
 #include "tls/tls_context.h"
 
@@ -64,6 +66,25 @@ void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors) {
     if (!users.load(config.spool.users, userErrors)) {
       for (auto& e : userErrors) {
         errors.push_back({"/backend/users", std::move(e)});
+      }
+    }
+  }
+
+  if (!config.tenantsPath.empty()) {
+    // Read here rather than through loadTenantsFile so that an unreadable file is not
+    // prefixed with its own name twice.
+    std::string text;
+    std::string error;
+    if (!json_schema::readFile(config.tenantsPath, text, error)) {
+      errors.push_back({"/tenants", error});
+    } else {
+      policy::TenantDirectory tenants;
+      std::vector<ConfigError> tenantErrors;
+      if (!parseTenants(text, tenants, tenantErrors)) {
+        // "/tenants: /etc/smtpgate/tenants.json: /tenants/0/domains/1: must be a DNS name"
+        for (const auto& e : tenantErrors) {
+          errors.push_back({"/tenants", config.tenantsPath + ": " + e.str()});
+        }
       }
     }
   }

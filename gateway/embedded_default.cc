@@ -23,6 +23,22 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDemoUser = "demo@example.com";
 
+// Two demo tenants: one that opted in to legacy TLS (the demo user's domain), one that did not,
+// with the two kinds of exception administrators use most.
+constexpr const char* kDemoTenants = R"({
+  "tenants": [
+    {"id": "example", "domains": ["example.com", "example.org"],
+     "allow_legacy_tls_clients": true},
+    {"id": "contoso", "domains": ["contoso.com"],
+     "allow_legacy_tls_clients": false,
+     "exceptions": [
+       {"client": "127.0.0.2/32", "reason": "demo: the scanner on 127.0.0.2", "expires": "2027-12-31"},
+       {"user": "printer@contoso.com", "reason": "demo: the 3rd-floor printer"}
+     ]}
+  ]
+}
+)";
+
 std::string writeFile(const std::string& path, const std::string& data, mode_t mode) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
@@ -111,6 +127,13 @@ std::string prepareEmbeddedDefault(const Config& config, std::string& banner) {
     }
   }
 
+  if (!config.tenantsPath.empty() && !fs::exists(config.tenantsPath)) {
+    std::string e = writeFile(config.tenantsPath, kDemoTenants, 0644);
+    if (!e.empty()) {
+      return e;
+    }
+  }
+
   banner += "smtpgate is running on its embedded default configuration:\n";
   for (const auto& l : config.listeners) {
     banner += fmt::format("  {:<16} {:<16} {:<9} endpoint {}\n", l.name, l.listen.str(),
@@ -121,6 +144,13 @@ std::string prepareEmbeddedDefault(const Config& config, std::string& banner) {
                         fs::path(config.certificates.front().cert).parent_path().string());
   banner += fmt::format("  spool            {}/new (ID.eml + ID.json per message)\n",
                         config.spool.dir);
+  if (!config.tenantsPath.empty()) {
+    banner += fmt::format("  tenants          {}\n", config.tenantsPath);
+    std::istringstream tenants(readFile(config.tenantsPath));
+    for (std::string line; std::getline(tenants, line);) {
+      banner += "                   " + line + "\n";
+    }
+  }
   std::string cred = readFile(credentials);
   if (!cred.empty()) {
     std::istringstream in(cred);

@@ -1,7 +1,11 @@
 #include "gateway/json_validator.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <unordered_set>
 
@@ -157,6 +161,24 @@ bool readInteger(const Node& node, int64_t min, int64_t max, int64_t& out) {
   return true;
 }
 
+bool readNumber(const Node& node, double& out) {
+  if (!node.value().is_number()) {
+    node.error("must be a number");
+    return false;
+  }
+  out = node.value().get<double>();
+  return true;
+}
+
+bool readTimestamp(const Node& node, int64_t& out) {
+  const Json& value = node.value();
+  if (!value.is_string() || !parseRfc3339(value.get_ref<const std::string&>(), out)) {
+    node.error("must be an RFC 3339 time such as 2026-01-01T00:00:00Z");
+    return false;
+  }
+  return true;
+}
+
 bool forEachMember(const Node& node,
                    const std::function<void(const std::string& key, const Node& value)>& fn) {
   if (!node.value().is_object()) {
@@ -255,6 +277,169 @@ std::string resolvePath(const std::string& value, const std::string& baseDir) {
     p = std::filesystem::path(baseDir) / p;
   }
   return p.lexically_normal().string();
+}
+
+bool readFile(const std::string& path, std::string& out, std::string& error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) {
+      break;
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's civil-day
+// algorithms): no dependence on timegm(3) or the process time zone.
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void civilFromDays(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0);
+}
+
+// Exactly `count` ASCII digits at `pos`.
+bool readDigits(std::string_view text, std::size_t pos, std::size_t count, int& out) {
+  if (pos + count > text.size()) {
+    return false;
+  }
+  int value = 0;
+  for (std::size_t i = pos; i < pos + count; ++i) {
+    if (text[i] < '0' || text[i] > '9') {
+      return false;
+    }
+    value = value * 10 + (text[i] - '0');
+  }
+  out = value;
+  return true;
+}
+
+// "YYYY-MM-DD" at the start of `text`, a real calendar day; the days since the epoch.
+bool parseDatePrefix(std::string_view text, int64_t& days) {
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  if (!readDigits(text, 0, 4, year) || text.size() < 10 || text[4] != '-' ||
+      !readDigits(text, 5, 2, month) || text[7] != '-' || !readDigits(text, 8, 2, day)) {
+    return false;
+  }
+  static const int kDaysInMonth[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1) {
+    return false;
+  }
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  int maxDay = kDaysInMonth[month - 1] + (month == 2 && leap ? 1 : 0);
+  if (day > maxDay) {
+    return false;
+  }
+  days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  return true;
+}
+
+int64_t floorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+}  // namespace
+
+bool parseDate(std::string_view text, int64_t& out) {
+  int64_t days = 0;
+  if (text.size() != 10 || !parseDatePrefix(text, days)) {
+    return false;
+  }
+  out = days * 86400;
+  return true;
+}
+
+bool parseRfc3339(std::string_view text, int64_t& out) {
+  // date-time = full-date "T" partial-time time-offset (RFC 3339 section 5.6; "t" and "z" may
+  // be lower-case per its note).
+  int64_t days = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  if (!parseDatePrefix(text, days) || text.size() < 20 || (text[10] != 'T' && text[10] != 't') ||
+      !readDigits(text, 11, 2, hour) || text[13] != ':' || !readDigits(text, 14, 2, minute) ||
+      text[16] != ':' || !readDigits(text, 17, 2, second)) {
+    return false;
+  }
+  // Second 60 is a leap second; it counts as the first second of the next minute.
+  if (hour > 23 || minute > 59 || second > 60) {
+    return false;
+  }
+  std::size_t pos = 19;
+  if (text[pos] == '.') {
+    std::size_t start = ++pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      ++pos;
+    }
+    if (pos == start) {
+      return false;
+    }
+  }
+  int64_t offset = 0;
+  if (pos + 1 == text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    offset = 0;
+  } else if (pos + 6 == text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int offsetHours = 0;
+    int offsetMinutes = 0;
+    if (!readDigits(text, pos + 1, 2, offsetHours) || text[pos + 3] != ':' ||
+        !readDigits(text, pos + 4, 2, offsetMinutes) || offsetHours > 23 || offsetMinutes > 59) {
+      return false;
+    }
+    offset = (offsetHours * 60 + offsetMinutes) * 60 * (text[pos] == '-' ? -1 : 1);
+  } else {
+    return false;
+  }
+  out = days * 86400 + hour * 3600 + minute * 60 + second - offset;
+  return true;
+}
+
+std::string formatDate(int64_t unixSeconds) {
+  int64_t year = 0;
+  unsigned month = 0;
+  unsigned day = 0;
+  civilFromDays(floorDiv(unixSeconds, 86400), year, month, day);
+  return fmt::format("{:04}-{:02}-{:02}", year, month, day);
+}
+
+std::string formatRfc3339(int64_t unixSeconds) {
+  int64_t secondOfDay = unixSeconds - floorDiv(unixSeconds, 86400) * 86400;
+  return fmt::format("{}T{:02}:{:02}:{:02}Z", formatDate(unixSeconds), secondOfDay / 3600,
+                     secondOfDay / 60 % 60, secondOfDay % 60);
 }
 
 Handler path(std::string& out, const std::string& baseDir, bool allowEmpty) {

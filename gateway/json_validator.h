@@ -64,6 +64,10 @@ class Node {
 bool readString(const Node& node, std::string& out);
 bool readBool(const Node& node, bool& out);
 bool readInteger(const Node& node, int64_t min, int64_t max, int64_t& out);
+// Any JSON number, integer or not ("must be a number").
+bool readNumber(const Node& node, double& out);
+// An RFC 3339 time as Unix seconds ("must be an RFC 3339 time such as 2026-01-01T00:00:00Z").
+bool readTimestamp(const Node& node, int64_t& out);
 
 // Calls `fn` for each member of an object, in document order ("must be an object" otherwise).
 bool forEachMember(const Node& node,
@@ -131,5 +135,16 @@ Handler oneOf(T& out, std::vector<std::pair<std::string, T>> choices) {
 // against `baseDir` when relative.
 Handler path(std::string& out, const std::string& baseDir, bool allowEmpty = false);
 std::string resolvePath(const std::string& value, const std::string& baseDir);
+
+// Whole-file read; on failure `error` is "cannot read PATH: <strerror>".
+bool readFile(const std::string& path, std::string& out, std::string& error);
+
+// RFC 3339 date-time ("2026-01-01T00:00:00Z", "2026-01-01T02:00:00.5+02:00") to Unix seconds;
+// fractional seconds are dropped. A date without a time or offset is not accepted.
+bool parseRfc3339(std::string_view text, int64_t& out);
+// A calendar date "YYYY-MM-DD" to the Unix seconds of its midnight UTC.
+bool parseDate(std::string_view text, int64_t& out);
+std::string formatRfc3339(int64_t unixSeconds);  // "2026-01-01T00:00:00Z"
+std::string formatDate(int64_t unixSeconds);     // "2026-01-01" (the UTC day)
 
 }  // namespace smtpgate::json_schema

@@ -1,7 +1,7 @@
 #include "gateway/runtime.h"
 
-#include <algorithm>
-#include <cctype>
+
+#include "gateway/tenants_file.h"
 
 namespace smtpgate {
 
@@ -10,20 +10,27 @@ EndpointKind Runtime::resolveEndpoint(const ListenerConfig& listener,
   if (listener.endpoint != EndpointKind::BySni) {
     return listener.endpoint;
   }
-  std::string name = sni;
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (!name.empty() && name.back() == '.') {
-    name.pop_back();
-  }
-  auto it = config.hostnames.find(name);
+  auto it = config.hostnames.find(policy::normalizeDomain(sni));
   return it == config.hostnames.end() ? config.defaultEndpoint : it->second;
+}
+
+policy::Endpoint policyEndpoint(EndpointKind kind) {
+  return kind == EndpointKind::Legacy ? policy::Endpoint::Legacy : policy::Endpoint::Strict;
 }
 
 std::shared_ptr<const Runtime> buildRuntime(const Config& config,
                                             std::vector<ConfigError>& errors) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
+  if (!config.tenantsPath.empty()) {
+    std::vector<ConfigError> tenantErrors;
+    if (!loadTenantsFile(config.tenantsPath, runtime->tenants, tenantErrors)) {
+      for (const auto& e : tenantErrors) {
+        errors.push_back({"/tenants", config.tenantsPath + ": " + e.str()});
+      }
+      return nullptr;
+    }
+  }
 
   tls::ServerContextOptions options;
   for (const auto& cert : config.certificates) {
@@ -33,6 +40,15 @@ std::shared_ptr<const Runtime> buildRuntime(const Config& config,
   // policy's decision, made from the handshake facts (SPEC section 4).
   options.minVersion = tls::kTls10;
   options.maxVersion = tls::kTls13;
+  // Ask for a client certificate only when an exception can use it: some old devices fail
+  // on a CertificateRequest they do not expect.
+  for (const auto& tenant : runtime->tenants.all()) {
+    for (const auto& exception : tenant.exceptions) {
+      if (exception.kind == policy::TenantException::Kind::CertSha256) {
+        options.requestClientCertificate = true;
+      }
+    }
+  }
   std::string error;
   if (!config.certificates.empty()) {
     runtime->strictContext = tls::TlsContext::createServer(options, error);

@@ -7,6 +7,8 @@
 #include "gateway/config.h"
 #include "gateway/spool.h"
 #include "gateway/users_file.h"
+#include "policy/legacy_tls.h"
+#include "policy/tenants.h"
 #include "tls/tls_context.h"
 
 namespace smtpgate {
@@ -19,15 +21,20 @@ struct Runtime {
   std::shared_ptr<tls::TlsContext> legacyContext;
   std::shared_ptr<Spool> spool;
   std::shared_ptr<UsersFile> users;  // null: AUTH is not offered
+  policy::TenantDirectory tenants;   // empty without a tenants file
 
   const std::shared_ptr<tls::TlsContext>& contextFor(EndpointKind endpoint) const {
     return endpoint == EndpointKind::Legacy ? legacyContext : strictContext;
   }
   // The endpoint a session on `listener` belongs to, given the TLS SNI name ("" = none).
   EndpointKind resolveEndpoint(const ListenerConfig& listener, const std::string& sni) const;
+  const policy::LegacyTlsPolicy& legacyTls() const { return config.legacyTls; }
 };
 
-// Builds the runtime: TLS contexts (certificates loaded), spool directories, users file.
+policy::Endpoint policyEndpoint(EndpointKind kind);
+
+// Builds the runtime: TLS contexts (certificates loaded), spool directories, users file,
+// tenants file.
 // Problems are appended to `errors` with the pointers of the configuration values.
 std::shared_ptr<const Runtime> buildRuntime(const Config& config, std::vector<ConfigError>& errors);
 

@@ -186,7 +186,8 @@ std::string envelopeJson(const std::string& id, uint64_t receivedMicros,
   nlohmann::ordered_json session = {
       {"session_id", facts.sessionId},   {"listener", facts.listener},
       {"endpoint", facts.endpoint},      {"client_ip", facts.clientIp},
-      {"client_port", facts.clientPort}, {"tls", tls}};
+      {"client_port", facts.clientPort}, {"tls", tls},
+      {"tenant", orNull(facts.tenant)},  {"rule", orNull(facts.rule)}};
   nlohmann::ordered_json doc = {{"id", id},
                                 {"received_at", isoUtc(receivedMicros)},
                                 {"mail_from", message.envelope.mailFrom},

@@ -19,6 +19,8 @@ struct SessionFacts {
   std::string tlsCipher;   // IANA name
   std::string sni;
   std::string tlsMaxOffered;  // highest version the client offered
+  std::string tenant;         // tenant of the session's last decision that named one
+  std::string rule;           // rule of the session's last TLS decision ("D8" when accepted)
 };
 
 // The maildir-like spool of the embedded default: each message is written to DIR/tmp/ID.eml

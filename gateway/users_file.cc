@@ -1,4 +1,5 @@
 #include "gateway/users_file.h"
+#include "policy/ascii.h"
 
 #include <crypt.h>
 #include <fcntl.h>
@@ -31,16 +32,6 @@ std::string_view trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-std::string lowerCase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
 }
 
 bool isAddress(std::string_view user) {
@@ -169,7 +160,7 @@ bool UsersFile::parse(const std::string& text, const std::string& name,
       fail(lineNumber, fmt::format("\"{}\" is not user@domain", rawUser));
       continue;
     }
-    std::string user = lowerCase(rawUser);
+    std::string user = policy::asciiLower(rawUser);
     bool known = false;
     for (const char* prefix : kHashPrefixes) {
       known = known || hash.substr(0, std::strlen(prefix)) == prefix;
@@ -199,7 +190,7 @@ bool UsersFile::parse(const std::string& text, const std::string& name,
 }
 
 bool UsersFile::verify(const std::string& user, const std::string& password) const {
-  auto it = hashes_.find(lowerCase(user));
+  auto it = hashes_.find(policy::asciiLower(user));
   bool known = it != hashes_.end();
   // Unknown users are hashed against a real entry of the file, so they cost the same time as
   // known ones with the same algorithm; the result is thrown away.

@@ -28,6 +28,12 @@ struct HandshakeFacts {
   std::string certificateKeyType;  // "ECDSA" or "RSA": which certificate was served
   std::string clientCertSha256;    // hex SHA-256 of the client certificate, "" when none
   bool resumed = false;
+  // What the server engine's ClientHello hook did (TlsEngine::setClientHelloHook); set also
+  // when the handshake then fails, so that the gateway can record rule D1.
+  uint16_t hookMinVersion = 0;        // the minimum the hook raised the range to; 0: not raised
+  bool versionRefusedByHook = false;  // the endpoint's own range accepts the client's versions,
+                                      // the hook's minimum does not: protocol_version follows
+  bool rejectedByHook = false;        // the hook aborted the handshake (verdict.reject)
 };
 
 }  // namespace smtpgate::tls

@@ -56,7 +56,8 @@ struct TlsContext::Impl {
 namespace {
 
 // Runs on the raw ClientHello, before version negotiation: records what the client offered
-// (also for handshakes that then fail) and picks the certificate by SNI and key type.
+// (also for handshakes that then fail), runs the engine's hook, then picks the certificate by
+// SNI and key type for the version the (possibly raised) range will give.
 ssl_select_cert_result_t selectCertificate(const SSL_CLIENT_HELLO* hello) {
   SSL* ssl = hello->ssl;
   TlsContext* context = contextOf(SSL_get_SSL_CTX(ssl));
@@ -66,14 +67,28 @@ ssl_select_cert_result_t selectCertificate(const SSL_CLIENT_HELLO* hello) {
   ClientHelloSummary summary = summarizeClientHello(*hello);
   const char* servername = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   std::string sni = servername != nullptr ? servername : "";
-  uint16_t version =
-      predictVersion(summary, SSL_get_min_proto_version(ssl), SSL_get_max_proto_version(ssl));
-  const LoadedCertificate* cert = context->impl()->store.select(sni, summary, version);
+  uint16_t contextMin = SSL_get_min_proto_version(ssl);
+  uint16_t maxVersion = SSL_get_max_proto_version(ssl);
 
-  if (TlsEngine* engine = engineOf(ssl)) {
+  TlsEngine* engine = engineOf(ssl);
+  if (engine != nullptr) {
     HandshakeFacts& facts = engine->mutableFacts();
     facts.sni = sni;
     facts.maxOfferedVersion = maxOfferedVersion(summary);
+    // The hook may raise the SSL's minimum: BoringSSL reads the version range only after this
+    // callback returns, so the raised minimum applies to this very handshake.
+    if (!engine->runClientHelloHook()) {
+      return ssl_select_cert_error;  // handshake_failure alert
+    }
+  }
+  uint16_t minVersion = SSL_get_min_proto_version(ssl);
+  uint16_t version = predictVersion(summary, minVersion, maxVersion);
+  const LoadedCertificate* cert = context->impl()->store.select(sni, summary, version);
+
+  if (engine != nullptr) {
+    HandshakeFacts& facts = engine->mutableFacts();
+    facts.versionRefusedByHook = version == 0 && minVersion > contextMin &&
+                                 predictVersion(summary, contextMin, maxVersion) != 0;
     if (cert != nullptr) {
       facts.certificateKeyType = cert->keyType == KeyType::Ecdsa ? "ECDSA" : "RSA";
     }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cstdio>
 #include <utility>
 
 #include "tls/ex_data.h"
@@ -118,6 +119,51 @@ void TlsEngine::init(bool server, const std::string& sni) {
       error_ = "invalid server name \"" + sni + "\"";
     }
   }
+}
+
+void TlsEngine::setClientHelloHook(ClientHelloHook hook) {
+  if (server_) {
+    hook_ = std::move(hook);
+  }
+}
+
+bool TlsEngine::runClientHelloHook() {
+  if (!hook_) {
+    return true;
+  }
+  ClientHelloVerdict verdict;
+  try {
+    verdict = hook_(facts_);
+  } catch (...) {
+    // An exception must not unwind through BoringSSL's C frames.
+    facts_.rejectedByHook = true;
+    hookError_ = "handshake rejected: the ClientHello hook failed";
+    return false;
+  }
+  if (verdict.reject) {
+    facts_.rejectedByHook = true;
+    hookError_ = "handshake rejected by the ClientHello hook";
+    return false;
+  }
+  uint16_t current = SSL_get_min_proto_version(ssl_);
+  if (verdict.minVersion == 0 || verdict.minVersion <= current) {
+    return true;
+  }
+  uint16_t max = SSL_get_max_proto_version(ssl_);
+  // An empty range would make BoringSSL fail without any alert: refuse clearly instead.
+  if (verdict.minVersion > max || !SSL_set_min_proto_version(ssl_, verdict.minVersion)) {
+    ERR_clear_error();
+    facts_.rejectedByHook = true;
+    char wire[8];
+    std::snprintf(wire, sizeof wire, "0x%04x", verdict.minVersion);
+    std::string asked =
+        versionLabel(verdict.minVersion).empty() ? wire : versionText(verdict.minVersion);
+    hookError_ = "handshake rejected: the ClientHello hook asked for at least " + asked +
+                 ", above this endpoint's maximum " + versionText(max);
+    return false;
+  }
+  facts_.hookMinVersion = verdict.minVersion;
+  return true;
 }
 
 void TlsEngine::feedCiphertext(std::string_view bytes) {
@@ -299,15 +345,19 @@ TlsEngine::Status TlsEngine::failure(int sslError) {
   failed_ = true;
   uint32_t code = ERR_get_error();  // the oldest entry names the root cause
   ERR_clear_error();
-  if (code == 0) {
+  if (facts_.rejectedByHook) {
+    error_ = hookError_;  // BoringSSL only knows "connection rejected"
+  } else if (code == 0) {
     error_ = sslError == SSL_ERROR_SYSCALL ? "unexpected end of the TLS stream"
                                            : "TLS error " + std::to_string(sslError);
   } else if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
              ERR_GET_REASON(code) == SSL_R_UNSUPPORTED_PROTOCOL) {
     error_ = "unsupported protocol version";
     if (server_ && facts_.maxOfferedVersion != 0) {
+      // The hook's minimum, when it raised one, is what this handshake was held to.
+      uint16_t minVersion = std::max(context_->minVersion(), facts_.hookMinVersion);
       error_ += ": the client offered at most " + versionText(facts_.maxOfferedVersion) +
-                ", this endpoint accepts " + versionText(context_->minVersion()) + " to " +
+                ", this endpoint accepts " + versionText(minVersion) + " to " +
                 versionText(context_->maxVersion());
     }
   } else {

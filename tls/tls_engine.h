@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +13,21 @@ typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
 
 namespace smtpgate::tls {
+
+// What a server engine's ClientHello hook decides, before the version is negotiated.
+struct ClientHelloVerdict {
+  // 0 keeps the context's minimum; e.g. kTls12 refuses older clients with protocol_version,
+  // exactly as a context with that minimum would. The hook can only raise the minimum: a
+  // value at or below the context's changes nothing (the context's cipher list may not
+  // carry the suites older versions need).
+  uint16_t minVersion = 0;
+  bool reject = false;  // abort the handshake now (handshake_failure alert)
+};
+
+// Runs once per handshake on the raw ClientHello; `early` holds sni and maxOfferedVersion.
+// It runs inside BoringSSL: it must not throw (a throw counts as reject) and must not touch
+// the engine.
+using ClientHelloHook = std::function<ClientHelloVerdict(const HandshakeFacts& early)>;
 
 // One TLS connection over memory BIOs: the caller moves ciphertext between the socket and
 // the engine, the engine never touches a socket.
@@ -32,6 +49,11 @@ class TlsEngine {
   ~TlsEngine();
   TlsEngine(const TlsEngine&) = delete;
   TlsEngine& operator=(const TlsEngine&) = delete;
+
+  // Server engines only (ignored on clients); set before the first handshake() call. Lets the
+  // caller choose per connection, by SNI and offered version, what the context alone cannot:
+  // by-sni endpoints and rule D1's refusal, which depends on the time of the handshake.
+  void setClientHelloHook(ClientHelloHook hook);
 
   void feedCiphertext(std::string_view bytes);
   // Drives the handshake as far as the fed ciphertext allows. On Error the engine is dead:
@@ -56,6 +78,9 @@ class TlsEngine {
   SSL* raw() const { return ssl_; }
   // Used by the context's ClientHello callback.
   HandshakeFacts& mutableFacts() { return facts_; }
+  // Runs the hook on facts_ (sni, maxOfferedVersion already set) and raises the SSL's minimum
+  // version as asked. False: abort the handshake (the reason is kept for lastError()).
+  bool runClientHelloHook();
 
  private:
   void init(bool server, const std::string& sni);
@@ -77,6 +102,8 @@ class TlsEngine {
   size_t inboxPos_ = 0;
   std::string outbox_;  // ciphertext drained from the BIO pair, waiting for takeCiphertext()
   HandshakeFacts facts_;
+  ClientHelloHook hook_;
+  std::string hookError_;  // why the hook aborted the handshake, for failure()
   std::string error_;
 };
 

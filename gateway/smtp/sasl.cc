@@ -23,6 +23,40 @@ constexpr std::array<std::int8_t, 256> makeTable() {
 
 constexpr std::array<std::int8_t, 256> kTable = makeTable();
 
+bool equalsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if ((x >= 'A' && x <= 'Z' ? x + 32 : x) != (y >= 'A' && y <= 'Z' ? y + 32 : y)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+bool isB64Token(std::string_view token) {
+  std::size_t i = 0;
+  while (i < token.size()) {
+    const char c = token[i];
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '.' && c != '_' && c != '~' && c != '+' && c != '/') {
+      break;
+    }
+    ++i;
+  }
+  if (i == 0) {
+    return false;
+  }
+  while (i < token.size() && token[i] == '=') {
+    ++i;
+  }
+  return i == token.size();
+}
+
 }  // namespace
 
 std::optional<std::string> base64Decode(std::string_view text) {
@@ -124,6 +158,41 @@ std::optional<PlainCredentials> parsePlain(std::string_view decoded) {
     return std::nullopt;
   }
   return creds;
+}
+
+std::optional<std::string> xoauth2User(std::string_view decoded) {
+  constexpr std::string_view kUser = "user=";
+  constexpr std::string_view kAuth = "auth=";
+  constexpr std::string_view kScheme = "Bearer";
+  constexpr std::string_view kEnd = "\x01\x01";
+  if (!decoded.starts_with(kUser)) {
+    return std::nullopt;
+  }
+  decoded.remove_prefix(kUser.size());
+  const std::size_t sep = decoded.find('\x01');
+  if (sep == 0 || sep == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view user = decoded.substr(0, sep);
+  for (char ch : user) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      return std::nullopt;
+    }
+  }
+  std::string_view auth = decoded.substr(sep + 1);
+  if (!auth.starts_with(kAuth) || !auth.ends_with(kEnd)) {
+    return std::nullopt;
+  }
+  auth.remove_prefix(kAuth.size());
+  auth.remove_suffix(kEnd.size());
+  // Exactly one space between scheme and token; the token's alphabet excludes ^A, so
+  // nothing (no third field, no stray ^A) can hide before the final ^A^A.
+  if (auth.size() <= kScheme.size() || !equalsNoCase(auth.substr(0, kScheme.size()), kScheme) ||
+      auth[kScheme.size()] != ' ' || !isB64Token(auth.substr(kScheme.size() + 1))) {
+    return std::nullopt;
+  }
+  return std::string(user);
 }
 
 }  // namespace smtpgate::smtp

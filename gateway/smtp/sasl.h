@@ -22,4 +22,12 @@ struct PlainCredentials {
 };
 std::optional<PlainCredentials> parsePlain(std::string_view decoded);
 
+// Google's XOAUTH2 client response (no RFC; decoded from base64):
+//   "user=" USER ^A "auth=Bearer " TOKEN ^A ^A
+// Strict: exactly these two fields in this order, a non-empty USER without control
+// characters, a non-empty RFC 6750 b64token, nothing after the final ^A^A. The scheme name
+// "Bearer" is matched case-insensitively (RFC 7235 §2.1). Returns USER (the token is for the
+// backend that verifies it).
+std::optional<std::string> xoauth2User(std::string_view decoded);
+
 }  // namespace smtpgate::smtp

@@ -145,9 +145,32 @@ void SmtpSession::cmdStartTls(std::string_view arg, Actions& out) {
   out.emplace_back(StartTls{});
 }
 
+void SmtpSession::mustStartTls(std::string_view command, Actions& out) {
+  if (policy_ != nullptr) {
+    policy_->onPlaintextRefused(command);
+  }
+  error(replies::kMustStartTls, out);
+}
+
+bool SmtpSession::authIdentityRefused(std::string_view user, Actions& out) {
+  if (policy_ == nullptr) {
+    return false;
+  }
+  const PolicyHooks::Verdict verdict = policy_->onAuthIdentity(user);
+  if (verdict.kind == PolicyHooks::Verdict::Kind::Accept) {
+    return false;
+  }
+  // Any refusal closes: a per-recipient verdict means nothing here, so fail closed. A policy
+  // refusal is not the client's error; the credentials never reach the backend.
+  authUserPending_.clear();
+  reply(policyReply(verdict.reply, hostReply("421 4.7.0", "Error: refused by policy")));
+  close(out);
+  return true;
+}
+
 void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
   if (!tls_) {
-    error(replies::kMustStartTls, out);  // AUTH is never offered in plaintext
+    mustStartTls("AUTH", out);  // AUTH is never offered in plaintext
     return;
   }
   if (!settings_.authAvailable) {
@@ -205,6 +228,10 @@ void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
       error(replies::kAuthCannotDecode, out);
       return;
     }
+    // Asked before the password prompt, so a refused client never sends its password.
+    if (authIdentityRefused(*user, out)) {
+      return;
+    }
     authUserPending_ = std::move(*user);
     reply(replies::kAuthLoginPassword);
     state_ = State::AuthLoginPassword;
@@ -235,11 +262,17 @@ void SmtpSession::handleAuthLine(std::string_view line, Actions& out) {
         error(replies::kAuthCannotDecode, out);
         return;
       }
+      if (authIdentityRefused(creds->authcid, out)) {
+        return;  // the credentials die with `creds` and `decoded`, never passed on
+      }
       requestAuth("PLAIN", std::move(creds->authzid), std::move(creds->authcid),
                   std::move(creds->password), out);
       return;
     }
     case State::AuthLoginUser:
+      if (authIdentityRefused(*decoded, out)) {
+        return;  // before the password prompt: the password is never sent
+      }
       authUserPending_ = std::move(*decoded);
       reply(replies::kAuthLoginPassword);
       state_ = State::AuthLoginPassword;
@@ -257,7 +290,7 @@ void SmtpSession::handleAuthLine(std::string_view line, Actions& out) {
 
 void SmtpSession::cmdMail(std::string_view arg, Actions& out) {
   if (settings_.requireTls && !tls_) {
-    error(replies::kMustStartTls, out);
+    mustStartTls("MAIL", out);
     return;
   }
   if (helo_.empty()) {
@@ -311,7 +344,7 @@ void SmtpSession::cmdMail(std::string_view arg, Actions& out) {
 
 void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
   if (settings_.requireTls && !tls_) {
-    error(replies::kMustStartTls, out);
+    mustStartTls("RCPT", out);
     return;
   }
   if (!inTransaction_) {
@@ -339,9 +372,24 @@ void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
     error(std::string(replies::kUnsupportedOption) + std::string(params.front()), out);
     return;
   }
+  // Only accepted recipients are in the envelope, so only they count towards the limit.
   if (envelope_.rcptTo.size() >= settings_.maxRecipients) {
     error(replies::kTooManyRecipients, out);
     return;
+  }
+  // D6: without AUTH each recipient's tenant decides; with AUTH its identity already did.
+  if (policy_ != nullptr && authUser_.empty()) {
+    const PolicyHooks::Verdict verdict = policy_->onRecipient(path.address);
+    if (verdict.kind == PolicyHooks::Verdict::Kind::RejectAndClose) {
+      reply(policyReply(verdict.reply, hostReply("421 4.7.0", "Error: refused by policy")));
+      close(out);
+      return;
+    }
+    if (verdict.kind == PolicyHooks::Verdict::Kind::RejectRecipient) {
+      // Not the client's fault: no error count; the other recipients are unaffected.
+      reply(policyReply(verdict.reply, "450 4.7.0 Error: recipient refused by policy"));
+      return;
+    }
   }
   envelope_.rcptTo.push_back(std::move(path.address));
   reply(replies::kRcptOk);

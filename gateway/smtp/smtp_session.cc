@@ -71,6 +71,22 @@ std::string SmtpSession::hostReply(std::string_view code, std::string_view text)
   return out;
 }
 
+std::string SmtpSession::policyReply(std::string_view text, std::string fallback) {
+  // The reply is written as one line: a trailing terminator would add an empty one.
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text.empty() ? std::move(fallback) : std::string(text);
+}
+
+void SmtpSession::rejectNextCommand(std::string reply) {
+  if (closed_) {
+    return;
+  }
+  // Kept across onTlsEstablished(): a call in the wrong order must not let the client in.
+  rejectNext_ = policyReply(reply, hostReply("421 4.7.0", "Error: refused by policy"));
+}
+
 Actions SmtpSession::start() {
   Actions out;
   if (closed_) {
@@ -206,6 +222,13 @@ void SmtpSession::process(Actions& out) {
     LineFramer::Frame frame =
         framer_.next(command ? LineFramer::Mode::Command : LineFramer::Mode::AuthResponse);
     if (frame.status == LineFramer::Status::NeedMore) {
+      return;
+    }
+    if (rejectNext_) {
+      // D2/D3: whatever the line is (even an over-long one), the policy's reply answers it.
+      reply(*rejectNext_);
+      rejectNext_.reset();
+      close(out);
       return;
     }
     if (frame.status == LineFramer::Status::TooLong) {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,29 @@ struct SessionSettings {
   BareLfPolicy bareLf = BareLfPolicy::Normalize;
   unsigned commandTimeoutS = 300;
   unsigned dataTimeoutS = 180;
+};
+
+// The TLS decision's hooks into a session (SPEC section 4). The connection answers them
+// synchronously from the policy (with its clock and random source) and records each decision.
+class PolicyHooks {
+ public:
+  struct Verdict {
+    enum class Kind { Accept, RejectAndClose, RejectRecipient };
+    Kind kind = Kind::Accept;
+    std::string reply;  // the full reply line without CRLF, for the two rejections
+  };
+  virtual ~PolicyHooks() = default;
+  // AUTH, once the identity is known (PLAIN authcid, LOGIN user name, XOAUTH2 user=) and
+  // before the credentials are checked or passed on (D4, D5). RejectAndClose (or any
+  // refusal): the reply, then Close; no Authenticate action is ever emitted for it. LOGIN
+  // asks before the password prompt.
+  virtual Verdict onAuthIdentity(std::string_view user) = 0;
+  // RCPT in a session without AUTH, after the address passed syntax and limit checks (D6).
+  // RejectRecipient: the reply for this recipient only (not counted as a client error);
+  // RejectAndClose: the reply, then Close.
+  virtual Verdict onRecipient(std::string_view address) = 0;
+  // MAIL, RCPT or AUTH refused with 530 for want of TLS (D7): for the record only.
+  virtual void onPlaintextRefused(std::string_view command) = 0;
 };
 
 // The server side of one SMTP conversation (RFC 5321, 3207, 4954, 2920, 1870, 6152, 2034),
@@ -53,6 +77,14 @@ class SmtpSession {
   Actions onTimeout();
   // The gateway is shutting down: 421 4.3.2 and Close (unless a reply is awaited).
   Actions onShutdown();
+
+  // Hooks for the TLS decision; nullptr (the default) accepts everything. Not owned.
+  void setPolicy(PolicyHooks* policy) { policy_ = policy; }
+  // D2/D3: the next command line after the handshake, whatever it is, is answered with
+  // `reply` and the session closes. Call it right after onTlsEstablished() (implicit TLS:
+  // before or after start()). Lines pipelined after that one are never answered; the
+  // rejection is not a client error.
+  void rejectNextCommand(std::string reply);
 
   bool tlsActive() const { return tls_; }
   bool closed() const { return closed_; }
@@ -87,6 +119,13 @@ class SmtpSession {
                    std::string password, Actions& out);
   void resumeAfterResult(Actions& out);
   std::string hostReply(std::string_view code, std::string_view text) const;
+  // A reply line from the policy, or `fallback` if it gave none.
+  static std::string policyReply(std::string_view text, std::string fallback);
+  // D4/D5: true when the policy refused the AUTH identity (the reply is written and the
+  // session closed; the caller drops the credentials).
+  bool authIdentityRefused(std::string_view user, Actions& out);
+  // D7: 530 for MAIL, RCPT or AUTH without TLS, reported to the policy.
+  void mustStartTls(std::string_view command, Actions& out);
 
   void cmdEhlo(std::string_view arg, bool esmtp, Actions& out);
   void cmdStartTls(std::string_view arg, Actions& out);
@@ -115,6 +154,8 @@ class SmtpSession {
   unsigned timerWanted_ = 0;
   unsigned timerArmed_ = 0;
   bool timerForce_ = false;
+  PolicyHooks* policy_ = nullptr;
+  std::optional<std::string> rejectNext_;  // D2/D3: the reply for the next command line
 };
 
 }  // namespace smtpgate::smtp

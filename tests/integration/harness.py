@@ -77,7 +77,8 @@ def hash_password(password):
 class Gateway:
     """One smtpgate process with its own directory, configuration and ports."""
 
-    def __init__(self, overrides=None, listeners=None, users=(("user@example.com", "secret"),)):
+    def __init__(self, overrides=None, listeners=None, users=(("user@example.com", "secret"),),
+                 tenants=None):
         self.dir = tempfile.mkdtemp(prefix="smtpgate-it-")
         self.ports = {"starttls": free_port(), "implicit": free_port(), "legacy": free_port(),
                       "plain": free_port()}
@@ -104,12 +105,20 @@ class Gateway:
             # Short drain so that stopping a gateway with idle test sessions is quick.
             "limits": {"timeouts_s": {"drain": 2}},
         }
+        if tenants is not None:
+            self.tenants_path = os.path.join(self.dir, "tenants.json")
+            with open(self.tenants_path, "w") as f:
+                json.dump({"tenants": tenants}, f, indent=2)
+            self.config["tenants"] = self.tenants_path
         deep_merge(self.config, overrides or {})
         self.config_path = os.path.join(self.dir, "smtpgate.json")
-        with open(self.config_path, "w") as f:
-            json.dump(self.config, f, indent=2)
+        self.write_config()
         self.proc = None
         self.log_path = os.path.join(self.dir, "stderr.log")
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=2)
 
     @property
     def spool_new(self):
@@ -171,11 +180,14 @@ class SmtpConn:
     """A line-level SMTP client over a raw socket, able to start TLS pinned to one version and
     to send arbitrary bytes (for transcripts the smtplib module would refuse to produce)."""
 
-    def __init__(self, port, implicit=False, version=None, host="127.0.0.1", sni=None, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, implicit=False, version=None, host="127.0.0.1", sni=None, timeout=10,
+                 source=None, ciphers=None):
+        # Any 127.x.y.z is a local address: a test client can appear from another "host".
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         if implicit:
-            self.starttls_now(version, sni)
+            self.starttls_now(version, sni, ciphers)
 
     def starttls_now(self, version=None, sni=None, ciphers=None):
         ctx = client_context(version, ciphers)
@@ -244,9 +256,12 @@ def send_message(conn, sender, rcpts, body):
 class GatewayTestCase(unittest.TestCase):
     overrides = None
     listeners = None
+    tenants = None
+    users = (("user@example.com", "secret"),)
 
     def setUp(self):
-        self.gw = Gateway(self.overrides, self.listeners).start()
+        self.gw = Gateway(self.overrides, self.listeners, users=self.users,
+                          tenants=self.tenants).start()
 
     def tearDown(self):
         code = self.gw.stop()
@@ -254,15 +269,18 @@ class GatewayTestCase(unittest.TestCase):
             print(self.gw.output())
         self.assertEqual(code, 0, "smtpgate did not exit cleanly")
 
-    def connect(self, port_name="starttls", version=None, ehlo="client.test", tls=True, sni=None):
+    def connect(self, port_name="starttls", version=None, ehlo="client.test", tls=True, sni=None,
+                source=None, ciphers=None, ehlo_after_tls=True):
         port = self.gw.ports[port_name]
         implicit = port_name == "implicit"
-        c = SmtpConn(port, implicit=implicit, version=version, sni=sni)
+        c = SmtpConn(port, implicit=implicit, version=version, sni=sni, source=source,
+                     ciphers=ciphers)
         code, _ = c.read_reply()
         self.assertEqual(code, 220)
         if tls and not implicit:
             c.expect("EHLO " + ehlo, 250)
             c.expect("STARTTLS", 220)
-            c.starttls_now(version, sni)
-        c.expect("EHLO " + ehlo, 250)
+            c.starttls_now(version, sni, ciphers)
+        if ehlo_after_tls:
+            c.expect("EHLO " + ehlo, 250)
         return c

@@ -72,6 +72,42 @@ class CliTest(unittest.TestCase):
         for line in check.stderr.strip().splitlines():
             self.assertIn(line, start.stderr)
 
+    def test_check_config_reports_schedule_and_tenant_errors(self):
+        gw = Gateway(tenants=[
+            {"id": "contoso", "domains": ["contoso.com"],
+             "exceptions": [{"client": "192.0.2.300/32"}, {"client": "2001:db8::/129"}]},
+            {"id": "fabrikam", "domains": ["fabrikam.com", "contoso.com"], "colour": "blue"},
+        ])
+        gw.config["legacy_tls"] = {
+            "speedbump": [{"from": "2026-03-01T00:00:00Z", "reject_percent": 50},
+                          {"from": "2026-01-01T00:00:00Z", "reject_percent": 150}],
+            "strict_cutoff": "2025-12-01T00:00:00Z", "after_cutoff": "refuse", "speedbumps": []}
+        gw.write_config()
+        r = run("check-config", gw.config_path)
+        self.assertEqual(r.returncode, 1)
+        errors = r.stderr.strip().splitlines()
+        expect = [
+            "/legacy_tls/after_cutoff: ",
+            "/legacy_tls/speedbumps: unknown key",
+            "/legacy_tls/speedbump/1/from: must be later than /legacy_tls/speedbump/0/from",
+            "/legacy_tls/speedbump/1/reject_percent: must be 0..100",
+            "/legacy_tls/strict_cutoff: must be later than the last speedbump step",
+        ]
+        for prefix in expect:
+            self.assertTrue(any(e.startswith(prefix) for e in errors), (prefix, errors))
+        # The tenants file is checked when the configuration is otherwise sound.
+        del gw.config["legacy_tls"]
+        gw.write_config()
+        r = run("check-config", gw.config_path)
+        self.assertEqual(r.returncode, 1)
+        errors = r.stderr.strip().splitlines()
+        where = "/tenants: %s: " % gw.tenants_path
+        for suffix in ('/tenants/0/exceptions/0/client: "192.0.2.300/32" is not an IPv4 or IPv6 network',
+                       "/tenants/0/exceptions/1/client: ",
+                       "/tenants/1/colour: unknown key",
+                       '/tenants/1/domains/1: contoso.com already belongs to tenant "contoso"'):
+            self.assertTrue(any(e.startswith(where + suffix) for e in errors), (suffix, errors))
+
     def test_version_and_help(self):
         r = run("--version")
         self.assertEqual(r.returncode, 0)

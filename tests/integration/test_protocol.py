@@ -147,6 +147,7 @@ class LimitsTest(GatewayTestCase):
 
     def test_command_timeout(self):
         c = self.connect("starttls", version="1.3")
+        c.sock.settimeout(30)  # longer than the server's 10 s, or the client gives up first
         start = time.time()
         code, lines = c.read_reply()
         self.assertEqual(code, 421)
@@ -182,6 +183,7 @@ class TotalConnectionsTest(GatewayTestCase):
         c.expect("RCPT TO:<b@example.com>", 250)
         c.expect("DATA", 354)
         c.send("Subject: stalled\r\n\r\nhalf a message")
+        c.sock.settimeout(30)  # longer than the server's 10 s, or the client gives up first
         start = time.time()
         code, lines = c.read_reply()
         self.assertEqual(code, 421)

@@ -46,5 +46,57 @@ TEST_CASE("sasl: responses and PLAIN", "[smtp][sasl]") {
   CHECK_FALSE(parsePlain(std::string("a\0b\0c\0d", 7)));
 }
 
+// XOAUTH2's separator, ^A.
+const std::string kA = "\x01";
+
+TEST_CASE("sasl: XOAUTH2 gives the user", "[smtp][sasl]") {
+  CHECK(xoauth2User("user=alice@contoso.com" + kA + "auth=Bearer ya29.vF9dft4qmTc2Nvb3" + kA +
+                    kA) == std::optional<std::string>("alice@contoso.com"));
+  // RFC 6750 b64token: the token alphabet with trailing '=' padding; the scheme in any case.
+  CHECK(xoauth2User("user=u@b.c" + kA + "auth=bearer A-._~+/z==" + kA + kA) ==
+        std::optional<std::string>("u@b.c"));
+  // Google's documented example, base64 as on the wire.
+  const std::optional<std::string> decoded = base64Decode(
+      "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhk"
+      "SFJoZG1semRHRXVZMjl0Q2cBAQ==");
+  REQUIRE(decoded);
+  CHECK(xoauth2User(*decoded) == std::optional<std::string>("someuser@example.com"));
+}
+
+TEST_CASE("sasl: malformed XOAUTH2 is refused", "[smtp][sasl]") {
+  const std::string user = "user=u@b.c" + kA;
+  const std::string bad[] = {
+      "",
+      "user=" + kA + "auth=Bearer tok" + kA + kA,                          // empty user
+      user + "auth=Bearer " + kA + kA,                                     // empty token
+      user + "auth=Bearer" + kA + kA,                                      // no token at all
+      user + "auth=Bearer tok" + kA,                                       // one final ^A
+      user + "auth=Bearer tok",                                            // none
+      user + "auth=Bearer tok" + kA + kA + "x",                            // bytes after the end
+      user + "auth=Bearer tok" + kA + kA + kA,                             // three ^A
+      user + "auth=Bearer tok" + kA + "x=y" + kA + kA,                     // a third field
+      "auth=Bearer tok" + kA + "user=u@b.c" + kA + kA,                     // fields swapped
+      "User=u@b.c" + kA + "auth=Bearer tok" + kA + kA,                     // key case
+      " " + user + "auth=Bearer tok" + kA + kA,                            // leading space
+      user + "Auth=Bearer tok" + kA + kA,                                  // key case
+      user + "auth=Basic dTpw" + kA + kA,                                  // another scheme
+      user + "auth=Bearer  tok" + kA + kA,                                 // two spaces
+      user + "auth=Bearertok" + kA + kA,                                   // no space
+      user + "auth=Bearer tok tok" + kA + kA,                              // space in the token
+      user + "auth=Bearer =tok" + kA + kA,                                 // padding first
+      user + "auth=Bearer to=k" + kA + kA,                                 // padding inside
+      user + kA,                                                           // no auth field
+      "user=u@b.c",                                                        // nothing else
+      "user=u\r\n@b.c" + kA + "auth=Bearer tok" + kA + kA,                 // control in the user
+      std::string("user=u\0@b.c", 11) + kA + "auth=Bearer tok" + kA + kA,  // NUL in the user
+  };
+  for (const std::string& text : bad) {
+    INFO(text);
+    CHECK_FALSE(xoauth2User(text).has_value());
+  }
+  // The good form of the cases above, so they fail for the reason given.
+  CHECK(xoauth2User(user + "auth=Bearer tok" + kA + kA));
+}
+
 }  // namespace
 }  // namespace smtpgate::smtp

@@ -5,6 +5,8 @@
 // call) and every way must give the same replies, actions and messages.
 
 #include <catch2/catch.hpp>
+#include <cstddef>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -17,7 +19,7 @@
 namespace smtpgate::smtp::testing {
 
 struct Step {
-  enum class Kind { Bytes, Start, Tls, AuthResult, DeliveryResult, Timeout, Shutdown };
+  enum class Kind { Bytes, Start, Tls, AuthResult, DeliveryResult, Timeout, Shutdown, RejectNext };
   Kind kind = Kind::Bytes;
   std::string bytes;
   bool ok = false;
@@ -39,6 +41,10 @@ inline Step deliveryFailed(std::string reply) {
 }
 inline Step timeout() { return Step{Step::Kind::Timeout, {}, false, {}, {}}; }
 inline Step shutdown() { return Step{Step::Kind::Shutdown, {}, false, {}, {}}; }
+// The connection calls session.rejectNextCommand(reply) (D2/D3).
+inline Step rejectNext(std::string reply) {
+  return Step{Step::Kind::RejectNext, {}, false, {}, std::move(reply)};
+}
 
 enum class Split { Whole, Bytes, Lines };
 
@@ -155,6 +161,9 @@ inline Outcome play(SmtpSession& session, const std::vector<Step>& steps, Split 
       case Step::Kind::Shutdown:
         record(session.onShutdown(), out);
         break;
+      case Step::Kind::RejectNext:
+        session.rejectNextCommand(step.reply);
+        break;
       case Step::Kind::Bytes:
         break;
     }
@@ -176,9 +185,14 @@ inline void requireSameMessages(const std::vector<Message>& a, const std::vector
   }
 }
 
+// Called on each run's session (run 0 whole, 1 byte by byte, 2 line by line) before the
+// script, e.g. to set a policy per run.
+using SessionSetup = std::function<void(SmtpSession&, std::size_t run)>;
+
 // Plays the script three ways (after the greeting: start(), or for implicit TLS
 // onTlsEstablished() then start()) and requires identical outcomes; returns the whole run.
-inline Outcome transcript(const SessionSettings& settings, std::vector<Step> steps) {
+inline Outcome transcript(const SessionSettings& settings, std::vector<Step> steps,
+                          const SessionSetup& setup = {}) {
   std::vector<Step> script;
   if (settings.implicitTls) {
     script.push_back(tlsEstablished());
@@ -187,9 +201,16 @@ inline Outcome transcript(const SessionSettings& settings, std::vector<Step> ste
   script.insert(script.end(), steps.begin(), steps.end());
 
   SmtpSession whole(settings);
+  if (setup) {
+    setup(whole, 0);
+  }
   Outcome reference = play(whole, script, Split::Whole);
+  std::size_t run = 0;
   for (Split split : {Split::Bytes, Split::Lines}) {
     SmtpSession session(settings);
+    if (setup) {
+      setup(session, ++run);
+    }
     Outcome other = play(session, script, split);
     INFO("split " << (split == Split::Bytes ? "byte by byte" : "line by line"));
     REQUIRE(other.trace == reference.trace);

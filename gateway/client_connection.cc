@@ -520,8 +520,9 @@ tls::ClientHelloVerdict ClientConnection::onClientHello(const tls::HandshakeFact
   policy::SessionView view = sessionView("");
   view.version = policy::fromWire(early.maxOfferedVersion).value_or(policy::TlsVersion::V1_0);
   CsprngRandom random;
+  auto current = worker_.currentRuntime();
   policy::Decision d = policy::decide(policy::Checkpoint::ClientHello, view, "",
-                                      runtime_->legacyTls(), runtime_->tenants, nowSeconds(),
+                                      current->legacyTls(), current->tenants, nowSeconds(),
                                       random);
   tls::ClientHelloVerdict verdict;
   if (d.outcome == policy::Outcome::RefuseHandshake) {
@@ -547,8 +548,9 @@ policy::SessionView ClientConnection::sessionView(const std::string& authUser) c
 policy::Decision ClientConnection::decide(policy::Checkpoint checkpoint, std::string_view domain,
                                           const std::string& authUser) {
   CsprngRandom random;
+  auto current = worker_.currentRuntime();
   policy::Decision d = policy::decide(checkpoint, sessionView(authUser), domain,
-                                      runtime_->legacyTls(), runtime_->tenants, nowSeconds(),
+                                      current->legacyTls(), current->tenants, nowSeconds(),
                                       random);
   lastRule_ = d.rule;
   if (!d.tenant.empty()) {

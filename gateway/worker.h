@@ -49,6 +49,9 @@ class Worker {
   void requestStop();
 
   uv_loop_t* loop() { return &loop_; }
+  // The newest runtime: TLS decisions always use the current tenants and schedule, also in
+  // sessions that started before a reload.
+  std::shared_ptr<const Runtime> currentRuntime() const { return runtime_.get(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
   void connectionGone(ClientConnection* connection);

@@ -2,9 +2,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/smtp/actions.h"
 #include "gateway/smtp/data_decoder.h"
@@ -26,6 +28,13 @@ struct SessionSettings {
   BareLfPolicy bareLf = BareLfPolicy::Normalize;
   unsigned commandTimeoutS = 300;
   unsigned dataTimeoutS = 180;
+  // Relay mode (backend "smtp"): MAIL, RCPT, DATA and AUTH go to the backend through the
+  // OpenBackend/Backend* actions and its replies reach the client unchanged. Otherwise each
+  // message is handed over whole with Deliver (the spool backend).
+  bool relay = false;
+  // Relay mode: the EHLO keywords offered after TLS, in order, as the backend announced them
+  // (already filtered by the gateway), e.g. {"PIPELINING", "SIZE 10240000", "AUTH PLAIN LOGIN"}.
+  std::vector<std::string> relayCapabilities;
 };
 
 // The TLS decision's hooks into a session (SPEC section 4). The connection answers them
@@ -73,6 +82,22 @@ class SmtpSession {
     std::string reply;    // !ok: the full reply line to send, e.g. "451 4.3.0 Error: ..."
   };
   Actions onDeliveryResult(const DeliveryResult& result);
+  // Relay mode: the backend link is up (ok) or could not be opened (the client gets
+  // 421 4.4.2 and the session closes; nothing was accepted).
+  Actions onBackendReady(bool ok);
+  // Relay mode: one complete backend reply (one or more CRLF-terminated lines) to the oldest
+  // BackendCommand / BackendEndData still waiting for one.
+  Actions onBackendReply(std::string_view reply);
+  // Relay mode: the backend connection failed or closed. In a transaction the client gets
+  // 451 4.4.1 for what was waiting (never a 250) and the transaction is reset; the next MAIL
+  // opens a new backend link.
+  Actions onBackendLost();
+  // The trace line to put in front of each message (the connection builds it: it knows the
+  // clock and the TLS facts). Called once per message at the start of the content.
+  void setReceivedHeader(std::function<std::string(const Message&)> make) {
+    receivedHeader_ = std::move(make);
+  }
+
   // The inactivity timer fired: 421 4.4.2 and Close.
   Actions onTimeout();
   // The gateway is shutting down: 421 4.3.2 and Close (unless a reply is awaited).
@@ -154,6 +179,7 @@ class SmtpSession {
   unsigned timerWanted_ = 0;
   unsigned timerArmed_ = 0;
   bool timerForce_ = false;
+  std::function<std::string(const Message&)> receivedHeader_;
   PolicyHooks* policy_ = nullptr;
   std::optional<std::string> rejectNext_;  // D2/D3: the reply for the next command line
 };

@@ -2,7 +2,9 @@
 file, clients pinned to TLS 1.0-1.3 over STARTTLS and implicit TLS, exact reply texts."""
 
 import base64
+import json
 import re
+import signal
 import socket
 import ssl
 import time
@@ -160,6 +162,34 @@ class OpenPhaseTest(DecisionCase):
         self.assertEqual(code, 250)
         self.assertEqual(self.gw.messages()[0][1]["session"]["tls"]["cipher"],
                          "TLS_RSA_WITH_AES_128_CBC_SHA")
+
+
+class TenantReloadTest(DecisionCase):
+    def test_sighup_applies_tenant_changes_to_open_sessions(self):
+        waiting = self.connect("legacy", version="1.0")  # open before the change
+        c = self.connect("legacy", version="1.0")
+        self.assertEqual(c.cmd(plain("alice@contoso.com", "pw-alice")), (421, [T2]))
+        tenants = json.load(open(self.gw.tenants_path))
+        tenants["tenants"][0]["allow_legacy_tls_clients"] = True  # contoso opts in
+        with open(self.gw.tenants_path, "w") as f:
+            json.dump(tenants, f)
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "reload done" not in self.gw.output() and time.time() < deadline:
+            time.sleep(0.05)
+        waiting.expect(plain("alice@contoso.com", "pw-alice"), 235)
+        c = self.connect("legacy", version="1.0")
+        c.expect(plain("alice@contoso.com", "pw-alice"), 235)
+        # A broken tenants file is refused and the last good one stays in force.
+        with open(self.gw.tenants_path, "w") as f:
+            f.write('{"tenants": [{"id": "contoso", "domains": ["not a domain"]}]}')
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "reload refused" not in self.gw.output() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("/tenants/0/domains/0", self.gw.output())
+        c = self.connect("legacy", version="1.0")
+        c.expect(plain("alice@contoso.com", "pw-alice"), 235)
 
 
 class ClosedRefuseHandshakeTest(DecisionCase):

@@ -12,7 +12,39 @@ build="${SMTPGATE_BUILD_DIR:-$root/build}"
 
 build_packages=(build-essential cmake ninja-build libuv1-dev android-libboringssl-dev libfmt-dev
   nlohmann-json3-dev libcrypt-dev)
-test_packages=(catch2 python3 openssl swaks)
+test_packages=(catch2 python3 openssl swaks
+  # Real MTAs as backends (tests/integration/mta.py): Postfix with Cyrus SASL (sasldb) ...
+  postfix sasl2-bin libsasl2-modules libsasl2-modules-db
+  # ... and the shared libraries of the exim4-daemon-heavy binary unpacked by unpack_exim.
+  libidn12 libmariadb3 libspf2-2 libpq5 libldap-2.5-0 libperl5.36 libsqlite3-0 libpam0g
+  libgnutls-dane0 libgnutls30 libnsl2 libdb5.3 libpcre2-8-0)
+
+# Exim for the integration tests. Debian's exim4 packages conflict with postfix, so the daemon
+# is not installed: exim4-daemon-heavy (the light one lacks PROXY support) is downloaded once
+# and unpacked into $exim_dir/root; the tests run its binary with their own configuration.
+exim_dir="${SMTPGATE_EXIM_DIR:-/opt/smtpgate-test/exim}"
+unpack_exim() {
+  local bin="$exim_dir/root/usr/sbin/exim4" debs="$exim_dir/debs"
+  if [[ ! -x "$bin" ]]; then
+    mkdir -p "$debs"
+    if ! compgen -G "$debs/exim4-daemon-heavy_*.deb" >/dev/null; then
+      echo "bootstrap: downloading exim4-daemon-heavy into $debs" >&2
+      (cd "$debs" && { apt-get download -qq -o APT::Sandbox::User=root exim4-daemon-heavy ||
+        { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root exim4-daemon-heavy; }; })
+    fi
+    dpkg -x "$(compgen -G "$debs/exim4-daemon-heavy_*.deb" | tail -n1)" "$exim_dir/root"
+  fi
+  if ldd "$bin" | grep -q 'not found'; then
+    echo "bootstrap: $bin lacks libraries:" >&2
+    ldd "$bin" | grep 'not found' >&2
+    exit 1
+  fi
+  # The Debian binary has its user compiled in (as exim4-base's postinst would create it).
+  if ! getent passwd Debian-exim >/dev/null; then
+    useradd --system --user-group --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin Debian-exim
+  fi
+}
 
 missing=()
 wanted=("${build_packages[@]}")
@@ -31,8 +63,20 @@ if ((${#missing[@]})); then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix only as a test backend: no system mailer (no main.cf, so nothing listens on 25).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" postfix "* && -d /run/systemd/system ]]; then
+    systemctl disable --now postfix >/dev/null 2>&1 || true
+  fi
+fi
+if [[ "$mode" == test ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    unpack_exim
+  else
+    echo "bootstrap: not root: the Exim rig is not set up ($exim_dir)" >&2
+  fi
 fi
 
 tests=OFF

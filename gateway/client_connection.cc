@@ -7,6 +7,7 @@
 
 #include "gateway/log.h"
 #include "gateway/received_header.h"
+#include "gateway/stream_write.h"
 #include "gateway/worker.h"
 #include "policy/tls_version.h"
 
@@ -39,7 +40,8 @@ class CsprngRandom : public policy::Random {
 
 int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
-smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& listener) {
+smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& listener,
+                                  CapabilityCache& backendCapabilities) {
   const Config& c = runtime.config;
   smtp::SessionSettings s;
   s.hostname = c.hostname;
@@ -52,16 +54,28 @@ smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& 
   s.bareLf = c.smtp.bareLfReject ? smtp::BareLfPolicy::Reject : smtp::BareLfPolicy::Normalize;
   s.commandTimeoutS = c.limits.timeouts.command;
   s.dataTimeoutS = c.limits.timeouts.dataBlock;
+  s.relay = c.relay;
+  if (s.relay) {
+    s.relayCapabilities = backendCapabilities.get(c.smtp.maxMessageBytes);
+  }
   return s;
 }
 
-}  // namespace
+smtp::Handoff handoffOf(Handoff h) {
+  switch (h) {
+    case Handoff::Xclient:
+      return smtp::Handoff::Xclient;
+    case Handoff::ProxyV1:
+      return smtp::Handoff::ProxyV1;
+    case Handoff::ProxyV2:
+      return smtp::Handoff::ProxyV2;
+    case Handoff::None:
+      break;
+  }
+  return smtp::Handoff::None;
+}
 
-struct ClientConnection::WriteRequest {
-  uv_write_t req;
-  std::string data;
-  ClientConnection* owner;
-};
+}  // namespace
 
 struct ClientConnection::WorkRequest {
   uv_work_t req;
@@ -78,8 +92,12 @@ ClientConnection::ClientConnection(Worker& worker, std::shared_ptr<const Runtime
       endpoint_(listener.endpoint == EndpointKind::BySni ? runtime_->config.defaultEndpoint
                                                          : listener.endpoint),
       sessionId_(std::move(sessionId)),
-      session_(settingsFor(*runtime_, listener)) {
+      session_(settingsFor(*runtime_, listener, worker.backendCapabilities())) {
   session_.setPolicy(this);
+  session_.setReceivedHeader([this](const smtp::Message& message) {
+    return receivedHeader(message, facts(), runtime_->config.hostname, sessionId_,
+                          std::time(nullptr));
+  });
   uv_tcp_init(worker_.loop(), &tcp_);
   tcp_.data = this;
   uv_timer_init(worker_.loop(), &timer_);
@@ -246,6 +264,16 @@ void ClientConnection::perform(smtp::Actions actions) {
       authenticate(std::move(*auth));
     } else if (auto* del = std::get_if<smtp::Deliver>(&action)) {
       deliver(std::move(*del));
+    } else if (std::holds_alternative<smtp::OpenBackend>(action)) {
+      openBackend();
+    } else if (auto* command = std::get_if<smtp::BackendCommand>(&action)) {
+      sendToBackend(std::move(command->line), true);
+    } else if (auto* data = std::get_if<smtp::BackendData>(&action)) {
+      sendToBackend(std::move(data->bytes), false);
+    } else if (std::holds_alternative<smtp::BackendEndData>(action)) {
+      sendToBackend(".\r\n", true, Awaited::EndOfData);
+    } else if (std::holds_alternative<smtp::AbortBackend>(action)) {
+      dropBackend(false);
     } else if (auto* timeout = std::get_if<smtp::SetTimeout>(&action)) {
       timeoutS_ = timeout->seconds;
       if (phase_ != Phase::Handshaking) {
@@ -276,52 +304,43 @@ void ClientConnection::writeRaw(std::string bytes) {
   if (closing_ || bytes.empty()) {
     return;
   }
-  auto* req = new WriteRequest{};
-  req->data = std::move(bytes);
-  req->owner = this;
-  writeQueueBytes_ += req->data.size();
-  uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
-  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, onWrite);
+  std::size_t size = bytes.size();
+  writeQueueBytes_ += size;
+  int rc = writeOwned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(bytes),
+                      [this](int status, std::size_t written) { onWritten(status, written); });
   if (rc != 0) {
-    writeQueueBytes_ -= req->data.size();
-    delete req;
+    writeQueueBytes_ -= size;
     log::info("{} write failed: {}", sessionId_, uv_strerror(rc));
     closeHandles();
   }
 }
 
-void ClientConnection::onWrite(uv_write_t* raw, int status) {
-  auto* req = reinterpret_cast<WriteRequest*>(raw);
-  ClientConnection* self = req->owner;
-  std::size_t size = req->data.size();
-  delete req;
-  // With UV_ECANCELED the handle is closing: only the buffer is ours to free.
-  if (status == UV_ECANCELED) {
-    return;
-  }
-  self->writeQueueBytes_ -= size;
-  if (self->closing_) {
+void ClientConnection::onWritten(int status, std::size_t size) {
+  writeQueueBytes_ -= size;
+  if (closing_) {
     return;
   }
   if (status < 0) {
-    log::info("{} write error: {}", self->sessionId_, uv_strerror(status));
-    self->closeHandles();
+    log::info("{} write error: {}", sessionId_, uv_strerror(status));
+    closeHandles();
     return;
   }
-  self->updateReading();
+  updateReading();
 }
 
 void ClientConnection::updateReading() {
   if (closing_ || phase_ == Phase::Closing) {
     return;
   }
-  bool overWrite = writeQueueBytes_ > kWriteHighMark;
+  bool overWrite = writeQueueBytes_ > kWriteHighMark ||
+                   (backend_ && backend_->queuedBytes() > BackendLink::kHighMark);
   bool overInput = session_.waiting() && session_.bufferedBytes() > kInputHighMark;
   bool shouldRead = !overWrite && !overInput;
   if (!shouldRead && reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
-  } else if (shouldRead && !reading_ && writeQueueBytes_ <= kWriteHighMark / 2) {
+  } else if (shouldRead && !reading_ && writeQueueBytes_ <= kWriteHighMark / 2 &&
+             (!backend_ || backend_->queuedBytes() <= BackendLink::kHighMark / 2)) {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
   }
@@ -493,6 +512,7 @@ void ClientConnection::closeHandles() {
     return;
   }
   closing_ = true;
+  dropBackend(true);
   uint64_t ms = admitted_ ? uv_now(worker_.loop()) - startedMs_ : 0;
   if (admitted_) {
     log::info("{} disconnect from [{}]:{} after {} ms, {} message(s), {} error(s)", sessionId_,
@@ -609,6 +629,129 @@ void ClientConnection::onPlaintextRefused(std::string_view command) {
     lastRule_ = d.rule;
   }
   logDecision(d, command);
+}
+
+void ClientConnection::openBackend() {
+  if (backend_) {
+    perform(session_.onBackendReady(true));
+    return;
+  }
+  const Config& c = runtime_->config;
+  BackendLink::Settings settings;
+  settings.host = c.smtpBackend.address.host;
+  settings.port = c.smtpBackend.address.port;
+  settings.connectTimeoutS = c.limits.timeouts.backendConnect;
+  settings.replyTimeoutS = c.limits.timeouts.command;
+  settings.tlsContext = runtime_->backendTlsContext;
+  auto& o = settings.options;
+  o.heloName = c.hostname;
+  o.handoff = handoffOf(c.smtpBackend.handoff);
+  o.startTls = c.smtpBackend.startTls;
+  o.facts.ip = clientIp_;
+  o.facts.port = static_cast<uint16_t>(clientPort_);
+  o.facts.helo = session_.helo();
+  o.facts.esmtp = session_.esmtp();
+  sockaddr_storage local{};
+  int len = sizeof local;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+    char host[INET6_ADDRSTRLEN] = {0};
+    if (local.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&local);
+      uv_ip4_name(in, host, sizeof host);
+      o.facts.serverPort = ntohs(in->sin_port);
+    } else if (local.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&local);
+      uv_ip6_name(in6, host, sizeof host);
+      o.facts.serverPort = ntohs(in6->sin6_port);
+    }
+    o.facts.serverIp = host;
+  }
+  if (tls_ && tls_->handshakeComplete()) {
+    o.facts.tlsVersion = tls::versionName(tls_->facts().version);
+    o.facts.tlsCipher = tls_->facts().cipher;
+    o.facts.sni = tls_->facts().sni;
+  }
+  backend_ = BackendLink::open(worker_.loop(), this, std::move(settings));
+}
+
+void ClientConnection::sendToBackend(std::string bytes, bool expectReply, Awaited kind) {
+  if (!backend_) {
+    return;  // lost in between: the session heard onBackendLost already
+  }
+  backend_->send(std::move(bytes));
+  if (expectReply) {
+    awaited_.push_back(kind);
+    backend_->expectReply();
+  }
+}
+
+void ClientConnection::dropBackend(bool polite) {
+  if (!backend_) {
+    return;
+  }
+  if (polite) {
+    backend_->quit();
+  } else {
+    backend_->abort();
+  }
+  backend_ = nullptr;
+  awaited_.clear();
+}
+
+void ClientConnection::onBackendReady(bool ok, const std::string& reason,
+                                      const smtp::Capabilities& capabilities) {
+  if (closing_) {
+    return;
+  }
+  if (!ok) {
+    backend_ = nullptr;  // the link closes itself
+    log::error("{} backend unavailable: {}", sessionId_, reason);
+  } else {
+    worker_.backendCapabilities().set(
+        smtp::filterForClients(capabilities, runtime_->config.smtp.maxMessageBytes));
+  }
+  perform(session_.onBackendReady(ok));
+}
+
+void ClientConnection::onBackendReply(const smtp::Reply& reply) {
+  if (closing_) {
+    return;
+  }
+  Awaited kind = Awaited::Command;
+  if (!awaited_.empty()) {
+    kind = awaited_.front();
+    awaited_.pop_front();
+  }
+  if (kind == Awaited::EndOfData) {
+    if (reply.positive()) {
+      ++messages_;
+      log::info("{} relayed: backend {} (queue id {})", sessionId_,
+                log::sanitize(reply.firstLine()),
+                smtp::BackendSession::queueIdFrom(reply).empty()
+                    ? "-"
+                    : smtp::BackendSession::queueIdFrom(reply));
+    } else {
+      log::info("{} backend refused the message: {}", sessionId_,
+                log::sanitize(reply.firstLine()));
+    }
+  }
+  perform(session_.onBackendReply(reply.raw));
+}
+
+void ClientConnection::onBackendLost(const std::string& reason) {
+  if (closing_) {
+    return;
+  }
+  backend_ = nullptr;
+  awaited_.clear();
+  log::error("{} backend connection lost: {}", sessionId_, reason);
+  perform(session_.onBackendLost());
+}
+
+void ClientConnection::onBackendWritable() {
+  if (!closing_) {
+    updateReading();
+  }
 }
 
 SessionFacts ClientConnection::facts() const {

@@ -3,11 +3,13 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "gateway/backend_link.h"
 #include "gateway/runtime.h"
 #include "gateway/smtp/smtp_session.h"
 #include "gateway/spool.h"
@@ -21,7 +23,7 @@ class Worker;
 // One client: owns the socket, the inactivity timer, the optional TLS engine and the SMTP
 // session, and carries out the session's actions. Lifetime (house rule 4): the object is freed
 // only after both handles' close callbacks ran and no thread-pool work refers to it.
-class ClientConnection : private smtp::PolicyHooks {
+class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
  public:
   ClientConnection(Worker& worker, std::shared_ptr<const Runtime> runtime,
                    const ListenerConfig& listener, std::string sessionId);
@@ -41,12 +43,10 @@ class ClientConnection : private smtp::PolicyHooks {
 
  private:
   enum class Phase { Plain, Handshaking, Tls, Closing };
-  struct WriteRequest;
   struct WorkRequest;
 
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void onWrite(uv_write_t* req, int status);
   static void onShutdown(uv_shutdown_t* req, int status);
   static void onTimer(uv_timer_t* timer);
   static void onClose(uv_handle_t* handle);
@@ -61,6 +61,7 @@ class ClientConnection : private smtp::PolicyHooks {
   void sendReply(std::string_view bytes);
   void flushTls();
   void writeRaw(std::string bytes);
+  void onWritten(int status, std::size_t size);
   void authenticate(smtp::Authenticate request);
   void deliver(smtp::Deliver request);
   void queueWork(std::function<void()> work, std::function<void()> done);
@@ -78,6 +79,17 @@ class ClientConnection : private smtp::PolicyHooks {
                           const std::string& authUser);
   policy::SessionView sessionView(const std::string& authUser) const;
   void logDecision(const policy::Decision& decision, std::string_view checkpoint);
+
+  // Relay mode (SPEC section 6): the backend link and what each awaited reply answers.
+  enum class Awaited { Command, EndOfData };
+  void openBackend();
+  void sendToBackend(std::string bytes, bool expectReply, Awaited kind = Awaited::Command);
+  void dropBackend(bool polite);
+  void onBackendReady(bool ok, const std::string& reason,
+                      const smtp::Capabilities& capabilities) override;
+  void onBackendReply(const smtp::Reply& reply) override;
+  void onBackendLost(const std::string& reason) override;
+  void onBackendWritable() override;
   void closeHandles();
   void maybeFree();
   SessionFacts facts() const;
@@ -108,6 +120,8 @@ class ClientConnection : private smtp::PolicyHooks {
   unsigned messages_ = 0;
   policy::Rule lastRule_ = policy::Rule::D8;
   std::string tenant_;  // the tenant of the last decision that named one
+  BackendLink* backend_ = nullptr;  // owned until quit()/abort(); frees itself
+  std::deque<Awaited> awaited_;
 };
 
 }  // namespace smtpgate

@@ -282,13 +282,44 @@ class ConfigParser {
 
   void backend(const Node& node) {
     auto& spool = config_.spool;
+    auto& smtp = config_.smtpBackend;
+    bool hasSmtp = false, hasSpool = false, hasUsers = false, hasRelayKeys = false;
     ObjectSchema schema;
-    schema.field("spool", json_schema::path(spool.dir, baseDir_))
-        .field("users", json_schema::path(spool.users, baseDir_, true))
-        .unsupported("smtp", "the smtp backend is not supported by this version (use \"spool\")")
-        .unsupported("handoff")
-        .unsupported("tls");
+    schema.field("spool", [&](const Node& n) {
+            hasSpool = true;
+            json_schema::path(spool.dir, baseDir_)(n);
+          })
+        .field("users", [&](const Node& n) {
+          hasUsers = true;
+          json_schema::path(spool.users, baseDir_, true)(n);
+        })
+        .field("smtp", [&](const Node& n) {
+          hasSmtp = true;
+          std::string text, error;
+          if (json_schema::readString(n, text) && !parseListenAddress(text, smtp.address, error)) {
+            n.error(error);
+          }
+        })
+        .field("handoff", [&](const Node& n) {
+          hasRelayKeys = true;
+          json_schema::oneOf(smtp.handoff, {{"xclient", Handoff::Xclient},
+                                            {"proxy-v1", Handoff::ProxyV1},
+                                            {"proxy-v2", Handoff::ProxyV2},
+                                            {"none", Handoff::None}})(n);
+        })
+        .field("tls", [&](const Node& n) {
+          hasRelayKeys = true;
+          json_schema::oneOf(smtp.startTls, {{"none", false}, {"starttls", true}})(n);
+        });
     schema.apply(node);
+    auto& errors = node.context().errors;
+    if (hasSmtp && (hasSpool || hasUsers)) {
+      errors.push_back({node.pointer(), "either \"smtp\" (relay to an MTA) or \"spool\", not both; "
+                                        "with \"smtp\" the MTA checks AUTH credentials"});
+    } else if (!hasSmtp && hasRelayKeys) {
+      errors.push_back({node.pointer(), "\"handoff\" and \"tls\" need \"smtp\""});
+    }
+    config_.relay = hasSmtp;
   }
 
   void smtp(const Node& node) {
@@ -309,6 +340,7 @@ class ConfigParser {
     timeoutsSchema.field("command", json_schema::integer(timeouts.command, 10, 3600))
         .field("data_block", json_schema::integer(timeouts.dataBlock, 10, 3600))
         .field("handshake", json_schema::integer(timeouts.handshake, 1, 600))
+        .field("backend_connect", json_schema::integer(timeouts.backendConnect, 1, 300))
         .field("drain", json_schema::integer(timeouts.drain, 0, 3600));
     ObjectSchema schema;
     schema.field("max_connections", json_schema::integer(limits.maxConnections, 1, 1000000))

@@ -45,6 +45,15 @@ struct SpoolBackendConfig {
   std::string users;  // users file (user@domain:CRYPT-HASH lines), "" = AUTH not offered
 };
 
+// How the backend learns the real client (SPEC section 6).
+enum class Handoff { None, Xclient, ProxyV1, ProxyV2 };
+
+struct SmtpBackendConfig {
+  ListenAddress address;            // the MTA's SMTP listener, an IP literal and port
+  Handoff handoff = Handoff::Xclient;
+  bool startTls = false;            // "tls": "starttls" toward the backend
+};
+
 struct SmtpConfig {
   uint64_t maxMessageBytes = 36700160;
   uint32_t maxRecipients = 100;
@@ -56,6 +65,7 @@ struct TimeoutsConfig {
   uint32_t command = 300;
   uint32_t dataBlock = 180;
   uint32_t handshake = 30;
+  uint32_t backendConnect = 10;
   uint32_t drain = 60;
 };
 
@@ -74,7 +84,9 @@ struct Config {
   std::map<std::string, EndpointKind> hostnames;  // lower-case name -> strict|legacy
   EndpointKind defaultEndpoint = EndpointKind::Strict;
   std::vector<CertificateConfig> certificates;
-  SpoolBackendConfig spool;  // without a "backend" section: STATE_DIR/spool, no users
+  SpoolBackendConfig spool;
+  bool relay = false;               // "backend": {"smtp": ...} instead of the spool
+  SmtpBackendConfig smtpBackend;  // without a "backend" section: STATE_DIR/spool, no users
   SmtpConfig smtp;
   LimitsConfig limits;
   // The tenants file (gateway/tenants_file.h), resolved; "" = no tenants, so that

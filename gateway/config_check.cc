@@ -55,12 +55,13 @@ void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors) {
     }
   }
 
-  std::string spoolError = Spool(config.spool.dir).prepare();
+  // A relay has no spool and no users file: the MTA stores messages and checks credentials.
+  std::string spoolError = config.relay ? "" : Spool(config.spool.dir).prepare();
   if (!spoolError.empty()) {
     errors.push_back({"/backend/spool", spoolError});
   }
 
-  if (!config.spool.users.empty()) {
+  if (!config.relay && !config.spool.users.empty()) {
     UsersFile users;
     std::vector<std::string> userErrors;
     if (!users.load(config.spool.users, userErrors)) {

@@ -66,6 +66,20 @@ std::shared_ptr<const Runtime> buildRuntime(const Config& config,
     return nullptr;
   }
 
+  if (config.relay) {
+    if (config.smtpBackend.startTls) {
+      // TLS 1.2+ toward our own MTA; it is on a trusted network path, so its certificate is
+      // not verified (a private CA or self-signed one is the norm there).
+      tls::ClientContextOptions client;
+      client.minVersion = tls::kTls12;
+      runtime->backendTlsContext = tls::TlsContext::createClient(client, error);
+      if (!runtime->backendTlsContext) {
+        errors.push_back({"/backend/tls", error});
+        return nullptr;
+      }
+    }
+    return runtime;  // the MTA stores messages and checks credentials
+  }
   runtime->spool = std::make_shared<Spool>(config.spool.dir);
   std::string spoolError = runtime->spool->prepare();
   if (!spoolError.empty()) {

@@ -22,6 +22,7 @@ struct Runtime {
   std::shared_ptr<Spool> spool;
   std::shared_ptr<UsersFile> users;  // null: AUTH is not offered
   policy::TenantDirectory tenants;   // empty without a tenants file
+  std::shared_ptr<tls::TlsContext> backendTlsContext;  // relay with "tls": "starttls"
 
   const std::shared_ptr<tls::TlsContext>& contextFor(EndpointKind endpoint) const {
     return endpoint == EndpointKind::Legacy ? legacyContext : strictContext;

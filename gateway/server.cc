@@ -3,6 +3,7 @@
 #include <csignal>
 #include <thread>
 
+#include "gateway/capability_probe.h"
 #include "gateway/log.h"
 
 namespace smtpgate {
@@ -53,6 +54,21 @@ int Server::run() {
   uv_signal_start(&sighup_, onSignal, SIGHUP);
   uv_timer_init(&loop_, &poll_);
   poll_.data = this;
+  auto runtime = runtime_.get();
+  if (runtime->config.relay) {
+    // Learn the backend's capabilities before the first client's EHLO (at most
+    // backend_connect seconds): the loop returns once the probe's link has closed.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
+      uv_unref(reinterpret_cast<uv_handle_t*>(sig));
+    }
+    CapabilityProbe::start(&loop_, *runtime, runtime_.backendCapabilities());
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+    for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(sig));
+    }
+  }
   for (auto& w : workers_) {
     w->startThread();
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/admission.h"
+#include "gateway/capability_cache.h"
 #include "gateway/runtime.h"
 
 namespace smtpgate {
@@ -25,9 +26,12 @@ class RuntimeHolder {
   explicit RuntimeHolder(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {}
   std::shared_ptr<const Runtime> get() const { return std::atomic_load(&runtime_); }
   void set(std::shared_ptr<const Runtime> runtime) { std::atomic_store(&runtime_, runtime); }
+  // Survives reloads: what the backend announced is not configuration.
+  CapabilityCache& backendCapabilities() { return capabilities_; }
 
  private:
   std::shared_ptr<const Runtime> runtime_;
+  CapabilityCache capabilities_;
 };
 
 // One event-loop thread with its own listening sockets (SO_REUSEPORT when there are several
@@ -52,6 +56,7 @@ class Worker {
   // The newest runtime: TLS decisions always use the current tenants and schedule, also in
   // sessions that started before a reload.
   std::shared_ptr<const Runtime> currentRuntime() const { return runtime_.get(); }
+  CapabilityCache& backendCapabilities() { return runtime_.backendCapabilities(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
   void connectionGone(ClientConnection* connection);

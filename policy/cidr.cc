@@ -5,59 +5,12 @@
 #include <string>
 #include <string_view>
 
+#include "policy/ip_address.h"
 #include "policy/tenants.h"
 
 namespace smtpgate::policy {
 namespace {
 
-struct Address {
-  bool v6 = false;
-  std::array<uint8_t, 16> bytes{};  // IPv4 in the first four bytes
-};
-
-// ::ffff:a.b.c.d is how dual-stack sockets report IPv4 clients.
-bool isV4Mapped(const std::array<uint8_t, 16>& b) {
-  for (std::size_t i = 0; i < 10; ++i) {
-    if (b[i] != 0) {
-      return false;
-    }
-  }
-  return b[10] == 0xff && b[11] == 0xff;
-}
-
-// ::ffff:a.b.c.d -> a.b.c.d in the first four bytes.
-std::array<uint8_t, 16> foldMapped(const std::array<uint8_t, 16>& mapped) {
-  std::array<uint8_t, 16> v4{};
-  for (std::size_t i = 0; i < 4; ++i) {
-    v4[i] = mapped[12 + i];
-  }
-  return v4;
-}
-
-// A literal address, no prefix, no zone, no brackets. IPv4-mapped IPv6 comes back as IPv4 so
-// that both spellings of one client are treated alike.
-std::optional<Address> parseAddress(std::string_view text) {
-  if (text.empty() || text.size() > 45) {  // INET6_ADDRSTRLEN - 1
-    return std::nullopt;
-  }
-  const std::string copy(text);  // inet_pton wants a NUL-terminated string
-  Address a;
-  if (copy.find(':') == std::string::npos) {
-    if (inet_pton(AF_INET, copy.c_str(), a.bytes.data()) != 1) {
-      return std::nullopt;
-    }
-    return a;
-  }
-  if (inet_pton(AF_INET6, copy.c_str(), a.bytes.data()) != 1) {
-    return std::nullopt;
-  }
-  a.v6 = true;
-  if (isV4Mapped(a.bytes)) {
-    a.bytes = foldMapped(a.bytes);
-    a.v6 = false;
-  }
-  return a;
-}
 
 std::optional<int> parsePrefix(std::string_view text, int maxPrefix) {
   if (text.empty() || text.size() > 3) {
@@ -111,7 +64,7 @@ bool samePrefix(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>&
 std::optional<Cidr> Cidr::parse(std::string_view text) {
   const std::size_t slash = text.find('/');
   const std::string_view addressText = text.substr(0, slash);
-  // Not parseAddress(): the prefix of a mapped network counts in IPv6 bits, so the folding to
+  // Not IpAddress::parse(): the prefix of a mapped network counts in IPv6 bits, so the folding to
   // IPv4 comes after the prefix is known.
   if (addressText.empty() || addressText.size() > 45) {
     return std::nullopt;
@@ -144,7 +97,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
 }
 
 bool Cidr::contains(std::string_view ip) const {
-  std::optional<Address> client = parseAddress(ip);
+  std::optional<IpAddress> client = IpAddress::parse(ip);
   if (!client || client->v6 != v6) {
     return false;
   }

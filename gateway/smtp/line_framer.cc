@@ -85,6 +85,23 @@ LineFramer::Frame LineFramer::next(Mode mode) {
   return frame;
 }
 
+std::optional<std::string_view> LineFramer::peekLine() const {
+  std::string_view rest = peek();
+  if (discarding_) {
+    // The tail of a reported over-long line goes first, as in next().
+    const std::size_t lf = rest.find('\n');
+    if (lf == std::string_view::npos) {
+      return std::nullopt;
+    }
+    rest.remove_prefix(lf + 1);
+  }
+  const std::size_t lf = rest.find('\n');
+  if (lf == std::string_view::npos) {
+    return std::nullopt;
+  }
+  return rest.substr(0, lf + 1);
+}
+
 void LineFramer::consume(std::size_t n) {
   pos_ += std::min(n, buffered());
   if (pos_ == buf_.size()) {

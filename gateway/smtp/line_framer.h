@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,9 @@ class LineFramer {
   void append(std::string_view bytes);
   // The next complete line, TooLong once per over-long line, or NeedMore.
   Frame next(Mode mode);
+  // The next complete line as next() would frame it (terminator included), without taking
+  // it; nullopt while it is incomplete. Lets a paused session look at what comes next.
+  std::optional<std::string_view> peekLine() const;
   // Raw access for the DATA phase, which has its own decoder.
   std::string_view peek() const { return std::string_view(buf_).substr(pos_); }
   void consume(std::size_t n);

@@ -3,7 +3,9 @@
 #include <string_view>
 
 // The fixed reply texts of the session (without CRLF): part of the product contract, shared
-// with the tests. Replies that name the host are built in smtp_session.cc.
+// with the tests. Replies that name the host are built in smtp_session.cc and relay_session.cc
+// ("421 4.4.2 {host} Error: backend not available", "451 4.4.1 {host} Error: backend
+// connection lost").
 namespace smtpgate::smtp::replies {
 
 inline constexpr std::string_view kOk = "250 2.0.0 Ok";
@@ -56,5 +58,8 @@ inline constexpr std::string_view kBadSizeParam = "501 5.5.4 Bad SIZE parameter 
 inline constexpr std::string_view kUnsupportedOption = "555 5.5.4 Unsupported option: ";  // + param
 inline constexpr std::string_view kBadParam = "501 5.5.4 Bad parameter: ";                // + param
 inline constexpr std::string_view kDeliveryFailed = "451 4.3.0 Error: delivery failed";
+// Relay mode: the backend broke the AUTH exchange (an unexpected challenge).
+inline constexpr std::string_view kAuthTemporaryFailure =
+    "454 4.7.0 Temporary authentication failure";
 
 }  // namespace smtpgate::smtp::replies

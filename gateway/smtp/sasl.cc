@@ -195,4 +195,12 @@ std::optional<std::string> xoauth2User(std::string_view decoded) {
   return std::string(user);
 }
 
+void secureWipe(std::string& secret) {
+  volatile char* bytes = secret.data();
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    bytes[i] = 0;
+  }
+  secret.clear();
+}
+
 }  // namespace smtpgate::smtp

@@ -30,4 +30,8 @@ std::optional<PlainCredentials> parsePlain(std::string_view decoded);
 // backend that verifies it).
 std::optional<std::string> xoauth2User(std::string_view decoded);
 
+// Overwrites a secret's bytes before clearing it (the compiler may not drop the stores), so
+// credentials do not linger in freed memory.
+void secureWipe(std::string& secret);
+
 }  // namespace smtpgate::smtp

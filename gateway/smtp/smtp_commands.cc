@@ -87,6 +87,47 @@ ParamCheck checkMailParam(std::string_view param, std::size_t maxBytes, bool utf
   return ParamCheck::Unsupported;
 }
 
+// RCPT parameters of RFC 3461 §4 (relay mode, when the backend offers DSN): NOTIFY=NEVER or a
+// list of SUCCESS, FAILURE, DELAY; ORCPT=addr-type;xtext.
+ParamCheck checkDsnParam(std::string_view param) {
+  const std::size_t eq = param.find('=');
+  const std::string_view key = param.substr(0, eq);
+  const std::string_view value =
+      eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+  if (equalsNoCase(key, "NOTIFY")) {
+    if (equalsNoCase(value, "NEVER")) {
+      return ParamCheck::Ok;
+    }
+    std::string_view rest = value;
+    while (true) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view item = rest.substr(0, comma);
+      if (!equalsNoCase(item, "SUCCESS") && !equalsNoCase(item, "FAILURE") &&
+          !equalsNoCase(item, "DELAY")) {
+        return ParamCheck::BadValue;
+      }
+      if (comma == std::string_view::npos) {
+        return ParamCheck::Ok;
+      }
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (equalsNoCase(key, "ORCPT")) {
+    const std::size_t semi = value.find(';');
+    if (semi == std::string_view::npos || semi == 0 || semi + 1 == value.size()) {
+      return ParamCheck::BadValue;
+    }
+    for (char ch : value) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 33 || c > 126 || c == '=') {
+        return ParamCheck::BadValue;
+      }
+    }
+    return ParamCheck::Ok;
+  }
+  return ParamCheck::Unsupported;
+}
+
 }  // namespace
 
 void SmtpSession::cmdEhlo(std::string_view arg, bool esmtp, Actions& out) {
@@ -94,11 +135,18 @@ void SmtpSession::cmdEhlo(std::string_view arg, bool esmtp, Actions& out) {
     error(esmtp ? replies::kEhloSyntax : replies::kHeloSyntax, out);
     return;
   }
+  if (settings_.relay && inTransaction_ && backend_ == Backend::Open) {
+    sendBackend("RSET\r\n", Awaited::Kind::Silent, out);  // the backend's transaction goes too
+  }
   resetTransaction();  // RFC 5321 §4.1.4: EHLO/HELO imply RSET
   helo_.assign(arg);
   esmtp_ = esmtp;
   if (!esmtp) {
     reply("250 " + settings_.hostname);
+    return;
+  }
+  if (settings_.relay && tls_) {
+    relayEhloCapabilities();
     return;
   }
   reply("250-" + settings_.hostname);
@@ -141,6 +189,11 @@ void SmtpSession::cmdStartTls(std::string_view arg, Actions& out) {
   framer_.clear();
   resetSession();
   tlsStarting_ = true;
+  if (backend_ != Backend::Closed) {
+    // The backend was told the plaintext facts (XCLIENT, PROXY): the next MAIL opens a new one.
+    out.emplace_back(AbortBackend{});
+    backend_ = Backend::Closed;
+  }
   flush(out);
   out.emplace_back(StartTls{});
 }
@@ -173,7 +226,11 @@ void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
     mustStartTls("AUTH", out);  // AUTH is never offered in plaintext
     return;
   }
-  if (!settings_.authAvailable) {
+  // Relay mode offers what the backend's AUTH keyword names (PLAIN and LOGIN stand in for
+  // each other: the session has the password either way).
+  const bool plainLogin = !settings_.relay || offers_.plain || offers_.login;
+  const bool xoauth2 = settings_.relay && offers_.xoauth2;
+  if (settings_.relay ? !plainLogin && !xoauth2 : !settings_.authAvailable) {
     error(replies::kAuthNotEnabled, out);
     return;
   }
@@ -208,7 +265,7 @@ void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
     error(replies::kAuthSyntax, out);
     return;
   }
-  if (equalsNoCase(mechanism, "PLAIN")) {
+  if (plainLogin && equalsNoCase(mechanism, "PLAIN")) {
     if (!hasInitial) {
       reply(replies::kAuthPlainChallenge);
       state_ = State::AuthPlainResponse;
@@ -217,7 +274,7 @@ void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
     handleAuthLine(initial, out);  // same decoding as a continuation line
     return;
   }
-  if (equalsNoCase(mechanism, "LOGIN")) {
+  if (plainLogin && equalsNoCase(mechanism, "LOGIN")) {
     if (!hasInitial) {
       reply(replies::kAuthLoginUser);
       state_ = State::AuthLoginUser;
@@ -237,12 +294,29 @@ void SmtpSession::cmdAuth(std::string_view arg, Actions& out) {
     state_ = State::AuthLoginPassword;
     return;
   }
+  if (xoauth2 && equalsNoCase(mechanism, "XOAUTH2")) {
+    if (!hasInitial) {
+      reply(replies::kAuthPlainChallenge);
+      state_ = State::AuthXoauth2Response;
+      return;
+    }
+    relayXoauth2(initial, out);
+    return;
+  }
   error(replies::kAuthUnknownMechanism, out);
 }
 
 void SmtpSession::handleAuthLine(std::string_view line, Actions& out) {
   const State state = state_;
   state_ = State::Command;
+  if (state == State::AuthRelayResponse) {
+    relayAuthResponse(line, out);  // the backend's challenge: its answer goes back as sent
+    return;
+  }
+  if (state == State::AuthXoauth2Response) {
+    relayXoauth2(line, out);
+    return;
+  }
   if (line == "*") {
     authUserPending_.clear();
     error(replies::kAuthAborted, out);
@@ -284,6 +358,8 @@ void SmtpSession::handleAuthLine(std::string_view line, Actions& out) {
       return;
     }
     case State::Data:
+    case State::AuthXoauth2Response:
+    case State::AuthRelayResponse:
       return;
   }
 }
@@ -316,8 +392,9 @@ void SmtpSession::cmdMail(std::string_view arg, Actions& out) {
     return;
   }
   std::vector<std::string> params;
+  const bool utf8Offered = settings_.relay ? tls_ && offers_.smtputf8 : tls_;
   for (std::string_view param : splitParams(path.params)) {
-    switch (checkMailParam(param, settings_.maxMessageBytes, tls_)) {
+    switch (checkMailParam(param, settings_.maxMessageBytes, utf8Offered)) {
       case ParamCheck::Ok:
         params.emplace_back(param);
         break;
@@ -339,6 +416,18 @@ void SmtpSession::cmdMail(std::string_view arg, Actions& out) {
   envelope_.mailFrom = std::move(path.address);
   envelope_.mailParams = std::move(params);
   envelope_.rcptTo.clear();
+  if (settings_.relay) {
+    // Rebuilt from what was checked, never the client's line. The transaction counts as open
+    // at once, so that pipelined RCPTs can follow; a refusal by the backend resets it.
+    std::string line = "MAIL FROM:<" + envelope_.mailFrom + ">";
+    for (const std::string& param : envelope_.mailParams) {
+      line += ' ';
+      line += param;
+    }
+    line += "\r\n";
+    sendBackend(std::move(line), Awaited::Kind::Mail, out);
+    return;
+  }
   reply(replies::kMailOk);
 }
 
@@ -366,14 +455,26 @@ void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
     error(replies::kBadRecipient, out);
     return;
   }
-  // No RCPT extension (DSN NOTIFY/ORCPT...) is offered, and the envelope has no room for one.
-  std::vector<std::string_view> params = splitParams(path.params);
-  if (!params.empty()) {
-    error(std::string(replies::kUnsupportedOption) + std::string(params.front()), out);
+  // No RCPT extension is offered, and the envelope has no room for one; relay mode passes
+  // DSN's on when the backend offers DSN.
+  std::string relayParams;
+  for (std::string_view param : splitParams(path.params)) {
+    const ParamCheck check =
+        settings_.relay && offers_.dsn ? checkDsnParam(param) : ParamCheck::Unsupported;
+    if (check == ParamCheck::Ok) {
+      relayParams += ' ';
+      relayParams += param;
+      continue;
+    }
+    error(std::string(check == ParamCheck::BadValue ? replies::kBadParam
+                                                    : replies::kUnsupportedOption) +
+              std::string(param),
+          out);
     return;
   }
-  // Only accepted recipients are in the envelope, so only they count towards the limit.
-  if (envelope_.rcptTo.size() >= settings_.maxRecipients) {
+  // Only accepted recipients are in the envelope, so only they count towards the limit (in
+  // relay mode with those still awaited from the backend).
+  if (envelope_.rcptTo.size() + pendingRcpts_ >= settings_.maxRecipients) {
     error(replies::kTooManyRecipients, out);
     return;
   }
@@ -390,6 +491,11 @@ void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
       reply(policyReply(verdict.reply, "450 4.7.0 Error: recipient refused by policy"));
       return;
     }
+  }
+  if (settings_.relay) {
+    std::string line = "RCPT TO:<" + path.address + ">" + relayParams + "\r\n";
+    sendBackend(std::move(line), Awaited::Kind::Rcpt, out, std::move(path.address));
+    return;
   }
   envelope_.rcptTo.push_back(std::move(path.address));
   reply(replies::kRcptOk);
@@ -408,11 +514,25 @@ void SmtpSession::cmdData(std::string_view arg, bool crlf, Actions& out) {
     error(replies::kDataSyntax, out);
     return;
   }
+  if (settings_.relay) {
+    dataCrlf_ = crlf;  // for the decoder, once the backend said 354
+    sendBackend("DATA\r\n", Awaited::Kind::Data, out);
+    return;
+  }
   reply(replies::kStartData);
   // The CRLF that ended the DATA line may be the first of CRLF.CRLF (an empty message).
   data_.start(settings_.maxMessageBytes, crlf);
   state_ = State::Data;
   wantTimer(settings_.dataTimeoutS);
+}
+
+void SmtpSession::cmdRset(Actions& out) {
+  resetTransaction();
+  if (settings_.relay && backend_ == Backend::Open) {
+    sendBackend("RSET\r\n", Awaited::Kind::Rset, out);
+    return;
+  }
+  reply(replies::kOk);
 }
 
 }  // namespace smtpgate::smtp

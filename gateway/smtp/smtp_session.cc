@@ -4,12 +4,15 @@
 #include <utility>
 
 #include "gateway/smtp/replies.h"
+#include "gateway/smtp/sasl.h"
 
 // Timer policy: the session emits SetTimeout only when the wanted inactivity timer changes
 // (commandTimeoutS in command mode, dataTimeoutS inside DATA, 0 while an Authenticate or
 // Deliver result is awaited: then the client waits for us, not we for it), plus always from
 // start() and onTlsEstablished(). The SetTimeout follows the Write of the same batch. The
-// connection re-arms the latest value on every input.
+// connection re-arms the latest value on every input. In relay mode the wanted value follows
+// from the state at each flush: 0 while the backend opens or a backend reply is awaited (the
+// connection applies its backend timeouts then), dataTimeoutS in DATA, else commandTimeoutS.
 
 namespace smtpgate::smtp {
 
@@ -60,7 +63,11 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-SmtpSession::SmtpSession(SessionSettings settings) : settings_(std::move(settings)) {}
+SmtpSession::SmtpSession(SessionSettings settings) : settings_(std::move(settings)) {
+  if (settings_.relay) {
+    learnRelayCapabilities();
+  }
+}
 
 std::string SmtpSession::hostReply(std::string_view code, std::string_view text) const {
   std::string out(code);
@@ -101,7 +108,7 @@ Actions SmtpSession::start() {
 Actions SmtpSession::onBytes(std::string_view bytes) {
   Actions out;
   // During the handshake the session must see nothing; plaintext sent then is an attack.
-  if (closed_ || tlsStarting_) {
+  if (closed_ || closeDeferred_ || tlsStarting_) {
     return out;
   }
   framer_.append(bytes);
@@ -182,9 +189,9 @@ Actions SmtpSession::onTimeout() {
     return out;
   }
   if (!tlsStarting_) {
-    reply(hostReply("421 4.4.2", "Error: timeout exceeded"));
+    replyNow(hostReply("421 4.4.2", "Error: timeout exceeded"));
   }
-  close(out);
+  closeNow(out);  // replies still awaited from the backend are abandoned with it
   return out;
 }
 
@@ -193,7 +200,7 @@ Actions SmtpSession::onShutdown() {
   if (closed_) {
     return out;
   }
-  if (waiting_ != Waiting::None) {
+  if (waiting()) {
     shutdownPending_ = true;  // the client is owed a reply first
     return out;
   }
@@ -205,18 +212,24 @@ Actions SmtpSession::onShutdown() {
 }
 
 void SmtpSession::process(Actions& out) {
-  while (!closed_ && !tlsStarting_ && waiting_ == Waiting::None) {
+  while (!closed_ && !closeDeferred_ && !tlsStarting_ && waiting_ == Waiting::None) {
     if (state_ == State::Data) {
       std::string_view input = framer_.peek();
       if (input.empty()) {
         return;
       }
       framer_.consume(data_.feed(input));
+      if (settings_.relay) {
+        relayContent(out);  // streamed as it comes: no whole message in memory
+      }
       if (!data_.done()) {
         return;
       }
       handleDataEnd(out);
       continue;
+    }
+    if (settings_.relay && relayBlocked()) {
+      return;
     }
     const bool command = state_ == State::Command;
     LineFramer::Frame frame =
@@ -232,15 +245,22 @@ void SmtpSession::process(Actions& out) {
       return;
     }
     if (frame.status == LineFramer::Status::TooLong) {
+      if (state_ == State::AuthRelayResponse) {
+        abortBackend(out);  // the backend waits for an answer to its challenge
+      }
       state_ = State::Command;  // an over-long SASL response ends the exchange too
       authUserPending_.clear();
       error(replies::kLineTooLong, out);
       continue;
     }
+    const bool secret = !command || startsWithNoCase(frame.text, "AUTH ");
     if (command) {
       handleCommand(frame.text, frame.crlf, out);
     } else {
       handleAuthLine(frame.text, out);
+    }
+    if (secret) {
+      secureWipe(frame.text);
     }
   }
 }
@@ -273,8 +293,7 @@ void SmtpSession::handleCommand(std::string_view line, bool crlf, Actions& out) 
   } else if (verb == "DATA") {
     cmdData(arg, crlf, out);
   } else if (verb == "RSET") {
-    resetTransaction();
-    reply(replies::kOk);
+    cmdRset(out);
   } else if (verb == "NOOP") {
     reply(replies::kOk);
   } else if (verb == "QUIT") {
@@ -296,6 +315,10 @@ void SmtpSession::handleCommand(std::string_view line, bool crlf, Actions& out) 
 }
 
 void SmtpSession::handleDataEnd(Actions& out) {
+  if (settings_.relay) {
+    relayDataEnd(out);
+    return;
+  }
   state_ = State::Command;
   wantTimer(settings_.commandTimeoutS);
   if (data_.overflow()) {
@@ -324,6 +347,12 @@ void SmtpSession::handleDataEnd(Actions& out) {
 }
 
 void SmtpSession::reply(std::string_view text) {
+  std::string& to = awaited_.empty() ? pending_ : awaited_.back().after;
+  to.append(text);
+  to.append("\r\n");
+}
+
+void SmtpSession::replyNow(std::string_view text) {
   pending_.append(text);
   pending_.append("\r\n");
 }
@@ -338,6 +367,9 @@ void SmtpSession::error(std::string_view text, Actions& out) {
 }
 
 void SmtpSession::flush(Actions& out) {
+  if (settings_.relay && !closed_) {
+    timerWanted_ = relayTimer();
+  }
   if (!pending_.empty()) {
     out.emplace_back(Write{std::move(pending_)});
     pending_.clear();
@@ -350,8 +382,36 @@ void SmtpSession::flush(Actions& out) {
 }
 
 void SmtpSession::close(Actions& out) {
+  if (!awaited_.empty()) {
+    // Relay: earlier commands still wait for the backend's replies; the client gets them
+    // first, then what was queued behind them (this closing reply), then Close.
+    closeDeferred_ = true;
+    framer_.clear();
+    return;
+  }
+  closeNow(out);
+}
+
+void SmtpSession::closeNow(Actions& out) {
+  // The connection QUITs an idle backend itself; one in the middle of an exchange (opening,
+  // a reply awaited, DATA, a SASL challenge) cannot take a QUIT and is dropped instead.
+  const bool abort = backend_ == Backend::Opening ||
+                     (backend_ == Backend::Open && (!awaited_.empty() || state_ == State::Data ||
+                                                    state_ == State::AuthRelayResponse));
   closed_ = true;  // first: flush() then leaves the timer alone
   flush(out);
+  if (abort) {
+    out.emplace_back(AbortBackend{});
+  }
+  backend_ = Backend::Closed;
+  awaited_.clear();
+  for (std::string& line : queuedLines_) {
+    secureWipe(line);
+  }
+  queuedLines_.clear();
+  secureWipe(relayPassword_);
+  pendingRcpts_ = 0;
+  closeDeferred_ = false;
   out.emplace_back(Close{});
   framer_.clear();
   state_ = State::Command;
@@ -378,6 +438,10 @@ void SmtpSession::wantTimer(unsigned seconds, bool force) {
 
 void SmtpSession::requestAuth(std::string mechanism, std::string authzid, std::string user,
                               std::string password, Actions& out) {
+  if (settings_.relay) {
+    relayCredentials(std::move(authzid), std::move(user), std::move(password), out);
+    return;
+  }
   authUserPending_ = user;
   waiting_ = Waiting::Auth;
   wantTimer(0);

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "gateway/smtp/actions.h"
 #include "gateway/smtp/data_decoder.h"
+#include "gateway/smtp/data_encoder.h"
 #include "gateway/smtp/line_framer.h"
 
 namespace smtpgate::smtp {
@@ -34,6 +36,10 @@ struct SessionSettings {
   bool relay = false;
   // Relay mode: the EHLO keywords offered after TLS, in order, as the backend announced them
   // (already filtered by the gateway), e.g. {"PIPELINING", "SIZE 10240000", "AUTH PLAIN LOGIN"}.
+  // They also decide what the session accepts: AUTH PLAIN and LOGIN when the AUTH keyword
+  // names PLAIN or LOGIN (relayed as PLAIN if offered, else LOGIN), XOAUTH2 when it names
+  // XOAUTH2 (authAvailable is not used in relay mode); MAIL's SMTPUTF8 with SMTPUTF8; RCPT's
+  // NOTIFY= and ORCPT= with DSN.
   std::vector<std::string> relayCapabilities;
 };
 
@@ -86,11 +92,15 @@ class SmtpSession {
   // 421 4.4.2 and the session closes; nothing was accepted).
   Actions onBackendReady(bool ok);
   // Relay mode: one complete backend reply (one or more CRLF-terminated lines) to the oldest
-  // BackendCommand / BackendEndData still waiting for one.
+  // BackendCommand / BackendEndData still waiting for one. It reaches the client unchanged,
+  // except that bare CR/LF inside are made line ends of their own; a reply without a 2xx-5xx
+  // code drops the link (AbortBackend) as if it were lost. Backend refusals are not client
+  // errors (max_errors).
   Actions onBackendReply(std::string_view reply);
-  // Relay mode: the backend connection failed or closed. In a transaction the client gets
-  // 451 4.4.1 for what was waiting (never a 250) and the transaction is reset; the next MAIL
-  // opens a new backend link.
+  // Relay mode: the backend connection failed or closed. Every reply still awaited becomes
+  // 451 4.4.1 for the client (never a 250; an awaited RSET gets 250) and the transaction is
+  // reset; in the middle of DATA the rest of the client's data is read and then answered
+  // 451 4.4.1. The next MAIL/AUTH opens a new backend link.
   Actions onBackendLost();
   // The trace line to put in front of each message (the connection builds it: it knows the
   // clock and the TLS facts). Called once per message at the start of the content.
@@ -113,17 +123,49 @@ class SmtpSession {
 
   bool tlsActive() const { return tls_; }
   bool closed() const { return closed_; }
-  // True while an Authenticate or Deliver result is awaited.
-  bool waiting() const { return waiting_ != Waiting::None; }
+  // True while an Authenticate or Deliver result is awaited, or (relay mode) the backend is
+  // opening or a backend reply is awaited.
+  bool waiting() const {
+    return waiting_ != Waiting::None || backend_ == Backend::Opening || !awaited_.empty();
+  }
   // Bytes buffered but not yet processed (the connection stops reading above a mark).
   std::size_t bufferedBytes() const { return framer_.buffered(); }
   const std::string& helo() const { return helo_; }
+  bool esmtp() const { return esmtp_; }  // the client said EHLO (not HELO)
   const std::string& authUser() const { return authUser_; }
   unsigned errors() const { return errors_; }
 
  private:
-  enum class State { Command, Data, AuthPlainResponse, AuthLoginUser, AuthLoginPassword };
+  enum class State {
+    Command,
+    Data,
+    AuthPlainResponse,
+    AuthLoginUser,
+    AuthLoginPassword,
+    AuthXoauth2Response,  // relay: the client's XOAUTH2 response after our empty challenge
+    AuthRelayResponse,    // relay: the client's answer to a challenge of the backend
+  };
   enum class Waiting { None, Auth, Delivery };
+  enum class Backend { Closed, Opening, Open };
+  // Relay mode: one reply the backend owes, oldest first (replies come back in order).
+  struct Awaited {
+    enum class Kind {
+      Mail,
+      Rcpt,
+      Data,
+      EndData,
+      Rset,
+      Auth,               // the final reply of an AUTH exchange
+      AuthLoginUser,      // "AUTH LOGIN <user>": 334 asks for the password
+      AuthChallengeable,  // "AUTH XOAUTH2 ...": a 334 goes to the client, who answers it
+      Silent,             // our own RSET (EHLO in a transaction, DATA refused): no client reply
+    };
+    Kind kind = Kind::Silent;
+    std::string recipient;  // Rcpt: the address, added to the envelope on a 2xx
+    std::string after;      // local replies to later commands, due right after this reply
+  };
+  // Relay mode: what becomes of the message being read in DATA.
+  enum class DataFate { Relay, TooBig, BareLineEnd, Lost };
 
   // The input loop: every complete command (or DATA bytes) in the buffer, in order, until
   // the input runs out, a result is awaited, TLS starts or the session closes.
@@ -131,12 +173,17 @@ class SmtpSession {
   void handleCommand(std::string_view line, bool crlf, Actions& out);
   void handleAuthLine(std::string_view line, Actions& out);
   void handleDataEnd(Actions& out);
+  // A reply to the client, in command order: under relay, behind the replies still awaited.
   void reply(std::string_view text);
+  // A reply due now, ahead of anything still awaited (the answer to the oldest command).
+  void replyNow(std::string_view text);
   // A 4xx/5xx reply to a client command: counts towards maxErrors (and may close).
   void error(std::string_view text, Actions& out);
   // Pending replies become one Write, then a SetTimeout if the wanted timer changed.
   void flush(Actions& out);
+  // Close after the pending replies; under relay, once every awaited backend reply is in.
   void close(Actions& out);
+  void closeNow(Actions& out);
   void resetTransaction();
   void resetSession();
   void wantTimer(unsigned seconds, bool force = false);
@@ -158,6 +205,33 @@ class SmtpSession {
   void cmdMail(std::string_view arg, Actions& out);
   void cmdRcpt(std::string_view arg, Actions& out);
   void cmdData(std::string_view arg, bool crlf, Actions& out);
+  void cmdRset(Actions& out);
+
+  // Relay mode (relay_session.cc, relay_auth.cc).
+  void learnRelayCapabilities();
+  void relayEhloCapabilities();
+  // A command line for the backend with what its reply answers; opens the backend first
+  // when it is closed (the line waits for onBackendReady()).
+  void sendBackend(std::string line, Awaited::Kind kind, Actions& out, std::string recipient = {});
+  // True when the next command line must wait for the backend: it is opening, or replies
+  // are awaited and the line is not a RCPT that may join the pipelined batch.
+  bool relayBlocked() const;
+  // Drop the backend link at once (AbortBackend); what was awaited fails like a lost link.
+  void abortBackend(Actions& out);
+  // The backend is gone: every awaited reply becomes 451 4.4.1 (RSET: 250), DATA is read to
+  // its end and refused, the transaction is reset.
+  void failBackend();
+  // After a backend event: deferred close or shutdown, then the input loop.
+  void resumeRelay(Actions& out);
+  void handleBackendReply(Awaited entry, std::string text, Actions& out);
+  void startRelayData(Actions& out);
+  void relayContent(Actions& out);
+  void relayDataEnd(Actions& out);
+  unsigned relayTimer() const;
+  void relayCredentials(std::string authzid, std::string user, std::string password, Actions& out);
+  void relayXoauth2(std::string_view response, Actions& out);
+  void relayAuthResponse(std::string_view line, Actions& out);
+  void finishRelayAuth(const std::string& text);
 
   SessionSettings settings_;
   LineFramer framer_;
@@ -182,6 +256,25 @@ class SmtpSession {
   std::function<std::string(const Message&)> receivedHeader_;
   PolicyHooks* policy_ = nullptr;
   std::optional<std::string> rejectNext_;  // D2/D3: the reply for the next command line
+
+  // Relay mode.
+  struct RelayOffers {
+    bool plain = false;
+    bool login = false;
+    bool xoauth2 = false;
+    bool smtputf8 = false;
+    bool dsn = false;
+  };
+  RelayOffers offers_;
+  Backend backend_ = Backend::Closed;
+  std::deque<Awaited> awaited_;
+  std::vector<std::string> queuedLines_;  // BackendCommand lines while the backend opens
+  std::size_t pendingRcpts_ = 0;          // RCPTs sent whose reply is awaited
+  bool closeDeferred_ = false;            // close() once the awaited replies are in
+  bool dataCrlf_ = false;                 // the DATA line awaiting 354 ended with CRLF
+  DataFate dataFate_ = DataFate::Relay;
+  DataEncoder encoder_;
+  std::string relayPassword_;  // LOGIN toward the backend: between the user and the password
 };
 
 }  // namespace smtpgate::smtp

@@ -225,8 +225,8 @@ TEST_CASE("unknown keys anywhere are errors") {
   CHECK(errorsOf(R"({"smtp": {"max_mesage_bytes": 1}})") ==
         one("/smtp/max_mesage_bytes: unknown key"));
   CHECK(errorsOf(R"({"hostnme": "x"})") == one("/hostnme: unknown key"));
-  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"backend_connect": 10}}})") ==
-        one("/limits/timeouts_s/backend_connect: unknown key"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"backend_conect": 10}}})") ==
+        one("/limits/timeouts_s/backend_conect: unknown key"));
   CHECK(errorsOf(withListener(R"({"name": "a", "listen": "127.0.0.1:25", "port": 25})")) ==
         one("/listeners/0/port: unknown key"));
   CHECK(errorsOf(R"({"certificates": [{"cert": "c", "key": "k", "chain": "x"}]})") ==
@@ -244,10 +244,35 @@ TEST_CASE("keys of later stages are refused, not ignored") {
   CHECK(errorsOf(withListener(
             R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": []}})")) ==
         one("/listeners/0/proxy_protocol: not supported by this version"));
-  CHECK(errorsOf(R"({"backend": {"smtp": "127.0.0.1:10025", "handoff": "xclient"}})") ==
-        std::vector<std::string>{
-            R"(/backend/smtp: the smtp backend is not supported by this version (use "spool"))",
-            "/backend/handoff: not supported by this version"});
+}
+
+TEST_CASE("backend: relay to an MTA, or the spool, not both") {
+  std::vector<ConfigError> errors;
+  Config c = parseConfig(
+      R"({"backend": {"smtp": "[::1]:10025", "handoff": "proxy-v2", "tls": "starttls"},
+          "limits": {"timeouts_s": {"backend_connect": 5}}})",
+      "/etc/sg", errors);
+  CHECK(errors.empty());
+  CHECK(c.relay);
+  CHECK(c.smtpBackend.address.str() == "[::1]:10025");
+  CHECK(c.smtpBackend.handoff == Handoff::ProxyV2);
+  CHECK(c.smtpBackend.startTls);
+  CHECK(c.limits.timeouts.backendConnect == 5);
+  c = parseConfig(R"({"backend": {"smtp": "127.0.0.1:10025"}})", "/etc/sg", errors);
+  CHECK(c.smtpBackend.handoff == Handoff::Xclient);  // the default
+  CHECK_FALSE(c.smtpBackend.startTls);
+  CHECK_FALSE(parseConfig("{}", "/etc/sg", errors).relay);
+
+  CHECK(errorsOf(R"({"backend": {"smtp": "127.0.0.1:10025", "spool": "s"}})") ==
+        one(R"(/backend: either "smtp" (relay to an MTA) or "spool", not both; with "smtp" the MTA checks AUTH credentials)"));
+  CHECK(errorsOf(R"({"backend": {"spool": "s", "handoff": "xclient"}})") ==
+        one(R"(/backend: "handoff" and "tls" need "smtp")"));
+  CHECK(errorsOf(R"({"backend": {"smtp": "127.0.0.1:10025", "handoff": "xforward"}})") ==
+        one(R"(/backend/handoff: must be "xclient", "proxy-v1", "proxy-v2" or "none")"));
+  CHECK(errorsOf(R"({"backend": {"smtp": "localhost:10025"}})").size() == 1);
+  CHECK(errorsOf(R"({"backend": {"smtp": "127.0.0.1:0"}})").size() == 1);
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"backend_connect": 0}}})") ==
+        one("/limits/timeouts_s/backend_connect: must be 1..300"));
 }
 
 TEST_CASE("listen addresses: IPv4 and bracketed IPv6") {
@@ -355,7 +380,7 @@ TEST_CASE("every error is reported, in document order") {
     "legacy_tls": {"after_cutoff": "reject", "speedbump": [{"from": "2026-02-01T00:00:00Z",
                    "reject_percent": 150}, {"from": "2026-01-01T00:00:00Z", "reject_percent": 5}]},
     "trace": {},
-    "limits": {"timeouts_s": {"command": 1, "backend_connect": 10}}
+    "limits": {"timeouts_s": {"command": 1, "backend_conect": 10}}
   })";
   CHECK(errorsOf(json) == std::vector<std::string>{
                               "/workers: must be 0..256",
@@ -370,7 +395,7 @@ TEST_CASE("every error is reported, in document order") {
                               "/legacy_tls/speedbump/0/from",
                               "/trace: not supported by this version",
                               "/limits/timeouts_s/command: must be 10..3600",
-                              "/limits/timeouts_s/backend_connect: unknown key",
+                              "/limits/timeouts_s/backend_conect: unknown key",
                           });
 }
 

@@ -19,7 +19,18 @@
 namespace smtpgate::smtp::testing {
 
 struct Step {
-  enum class Kind { Bytes, Start, Tls, AuthResult, DeliveryResult, Timeout, Shutdown, RejectNext };
+  enum class Kind {
+    Bytes,
+    Start,
+    Tls,
+    AuthResult,
+    DeliveryResult,
+    Timeout,
+    Shutdown,
+    RejectNext,
+    BackendLost,
+    BackendReply,
+  };
   Kind kind = Kind::Bytes;
   std::string bytes;
   bool ok = false;
@@ -41,6 +52,12 @@ inline Step deliveryFailed(std::string reply) {
 }
 inline Step timeout() { return Step{Step::Kind::Timeout, {}, false, {}, {}}; }
 inline Step shutdown() { return Step{Step::Kind::Shutdown, {}, false, {}, {}}; }
+// Relay mode: the connection calls session.onBackendLost().
+inline Step backendLost() { return Step{Step::Kind::BackendLost, {}, false, {}, {}}; }
+// Relay mode: one more scripted backend reply becomes available from here on.
+inline Step backendReply(std::string reply) {
+  return Step{Step::Kind::BackendReply, {}, false, {}, std::move(reply)};
+}
 // The connection calls session.rejectNextCommand(reply) (D2/D3).
 inline Step rejectNext(std::string reply) {
   return Step{Step::Kind::RejectNext, {}, false, {}, std::move(reply)};
@@ -164,6 +181,10 @@ inline Outcome play(SmtpSession& session, const std::vector<Step>& steps, Split 
       case Step::Kind::RejectNext:
         session.rejectNextCommand(step.reply);
         break;
+      case Step::Kind::BackendLost:
+        record(session.onBackendLost(), out);
+        break;
+      case Step::Kind::BackendReply:  // no backend in spool mode
       case Step::Kind::Bytes:
         break;
     }

@@ -11,7 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMTPGATE_BUILD_DIR:-$root/build}"
 
 build_packages=(build-essential cmake ninja-build libuv1-dev android-libboringssl-dev libfmt-dev
-  nlohmann-json3-dev libcrypt-dev)
+  nlohmann-json3-dev libcrypt-dev libsqlite3-dev)
 test_packages=(catch2 python3 openssl swaks
   # Real MTAs as backends (tests/integration/mta.py): Postfix with Cyrus SASL (sasldb) ...
   postfix sasl2-bin libsasl2-modules libsasl2-modules-db

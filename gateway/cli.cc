@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "gateway/config.h"
 #include "gateway/embedded_default.h"
 #include "gateway/log.h"
+#include "gateway/report.h"
 #include "gateway/runtime.h"
 #include "gateway/server.h"
 
@@ -30,6 +33,8 @@ constexpr const char* kUsage =
     "  run [--config FILE]        run the gateway in the foreground (the default command);\n"
     "                             without --config: the embedded default on 127.0.0.1\n"
     "  check-config FILE          validate a configuration and the files it names\n"
+    "  report [OPTIONS]           the inbound messages report: messages per day and TLS\n"
+    "                             version, the legacy-client inventory, senders\n"
     "\n"
     "options:\n"
     "  --help                     this text; 'smtpgate COMMAND --help' for one command\n"
@@ -54,6 +59,31 @@ constexpr const char* kCheckUsage =
     "Loads and validates the configuration and everything it names (certificates, keys, spool,\n"
     "users file) without binding. Prints 'configuration OK' (exit 0) or every error with its\n"
     "JSON pointer, one per line (exit 1).\n";
+
+constexpr const char* kReportUsage =
+    "usage: smtpgate report [--config FILE] [--since 7d|24h|30d|2026-11-01] [--tenant ID]\n"
+    "                       [--endpoint strict|legacy] [--tls none,1.0,1.1,1.2,1.3]\n"
+    "                       [--by day|client|sender] [--format table|csv|json]\n"
+    "\n"
+    "The inbound messages report, read from STATE_DIR/traces.sqlite. A message counts once it\n"
+    "was accepted (250); refused sessions count as decisions (by rule).\n"
+    "  --config FILE    the configuration that names the state directory; default:\n"
+    "                   $SMTPGATE_CONFIG, else /etc/smtpgate/smtpgate.json if it exists,\n"
+    "                   else the embedded default (./var)\n"
+    "  --since WHEN     N days (7d) or hours (24h) back, or a UTC date (2026-11-01);\n"
+    "                   default 7d\n"
+    "  --tenant ID      only this tenant's sessions and messages\n"
+    "  --endpoint E     only the strict or the legacy endpoint\n"
+    "  --tls LIST       only these TLS versions (comma-separated: none,1.0,1.1,1.2,1.3)\n"
+    "  --by day         messages per UTC day and TLS version, with percentages and the\n"
+    "                   refused sessions by rule (default)\n"
+    "  --by client      the legacy-client inventory: client IP, EHLO, AUTH user, tenant,\n"
+    "                   sessions per TLS version, messages, first/last seen, last rule;\n"
+    "                   TLS 1.0/1.1 users first\n"
+    "  --by sender      messages per envelope sender and TLS version\n"
+    "  --format F       table (default), csv (RFC 4180) or json\n"
+    "\n"
+    "exit status: 0 done, 1 unreadable configuration or database, 2 bad options.\n";
 
 bool wantsHelp(const std::vector<std::string>& args) {
   for (const auto& a : args) {
@@ -142,7 +172,10 @@ int commandRun(const std::vector<std::string>& args) {
     return 1;
   }
   Server server(runtime, reloader);
-  std::string error = server.bind();
+  std::string error = server.openTraces();
+  if (error.empty()) {
+    error = server.bind();
+  }
   if (!error.empty()) {
     log::error("{}", error);
     return 1;
@@ -169,6 +202,121 @@ int commandCheckConfig(const std::vector<std::string>& args) {
     return 1;
   }
   std::printf("configuration OK\n");
+  return 0;
+}
+
+// The configuration `report` reads: --config, else $SMTPGATE_CONFIG, else
+// /etc/smtpgate/smtpgate.json when it exists, else the embedded default.
+bool loadReportConfig(const std::string& configPath, Config& config) {
+  std::string path = configPath;
+  if (path.empty()) {
+    const char* env = std::getenv("SMTPGATE_CONFIG");
+    std::error_code ec;
+    if (env && *env) {
+      path = env;
+    } else if (fs::exists("/etc/smtpgate/smtpgate.json", ec)) {
+      path = "/etc/smtpgate/smtpgate.json";
+    }
+  }
+  if (path.empty()) {
+    config = embeddedDefaultConfig(fs::current_path().string());
+    return true;
+  }
+  std::vector<ConfigError> errors;
+  config = loadConfigFile(path, errors);
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "smtpgate report: %s: %s\n", path.c_str(), e.str().c_str());
+  }
+  return errors.empty();
+}
+
+int commandReport(const std::vector<std::string>& args) {
+  std::string configPath;
+  std::string since = "7d";
+  std::string by = "day";
+  std::string format = "table";
+  std::string tls;
+  ReportQuery query;
+  auto badValue = [](const std::string& message) {
+    std::fprintf(stderr, "smtpgate report: %s\n", message.c_str());
+    return 2;
+  };
+  bool tlsGiven = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i];
+    std::string value;
+    std::size_t eq = name.find('=');
+    const bool inlineValue = name.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inlineValue) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    std::string* target = name == "--config"     ? &configPath
+                          : name == "--since"    ? &since
+                          : name == "--tenant"   ? &query.tenant
+                          : name == "--endpoint" ? &query.endpoint
+                          : name == "--tls"      ? &tls
+                          : name == "--by"       ? &by
+                          : name == "--format"   ? &format
+                                                 : nullptr;
+    if (!target) {
+      std::fprintf(stderr, "smtpgate report: unexpected argument '%s'\n\n%s", args[i].c_str(),
+                   kReportUsage);
+      return 2;
+    }
+    if (!inlineValue) {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "smtpgate report: %s needs a value\n\n%s", name.c_str(),
+                     kReportUsage);
+        return 2;
+      }
+      value = args[++i];
+    }
+    *target = value;
+    tlsGiven = tlsGiven || name == "--tls";
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string error;
+  if (!parseSince(since, now, query.sinceMs, error)) {
+    return badValue(error);
+  }
+  query.untilMs = now;
+  if (tlsGiven) {
+    if (!parseTlsList(tls, query.tls, error)) {
+      return badValue(error);
+    }
+  }
+  if (!query.endpoint.empty() && query.endpoint != "strict" && query.endpoint != "legacy") {
+    return badValue("--endpoint " + query.endpoint + ": must be strict or legacy");
+  }
+  if (by == "day") {
+    query.by = ReportQuery::By::Day;
+  } else if (by == "client") {
+    query.by = ReportQuery::By::Client;
+  } else if (by == "sender") {
+    query.by = ReportQuery::By::Sender;
+  } else {
+    return badValue("--by " + by + ": must be day, client or sender");
+  }
+  if (format != "table" && format != "csv" && format != "json") {
+    return badValue("--format " + format + ": must be table, csv or json");
+  }
+  Config config;
+  if (!loadReportConfig(configPath, config)) {
+    return 1;
+  }
+  const std::string database = (fs::path(config.stateDir) / "traces.sqlite").string();
+  nlohmann::ordered_json report = runReport(database, query, error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "smtpgate report: %s\n", error.c_str());
+    return 1;
+  }
+  std::string out = format == "json"  ? report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"
+                    : format == "csv" ? formatCsv(report, query.by)
+                                      : formatTable(report, query.by);
+  std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }
 
@@ -202,6 +350,13 @@ int runCli(int argc, char** argv) {
       return 0;
     }
     return commandCheckConfig(rest);
+  }
+  if (command == "report") {
+    if (wantsHelp(rest)) {
+      std::printf("%s", kReportUsage);
+      return 0;
+    }
+    return commandReport(rest);
   }
   if (command.rfind("--config", 0) == 0) {
     return commandRun(args);  // "smtpgate --config FILE" is "smtpgate run --config FILE"

@@ -8,6 +8,7 @@
 #include "gateway/log.h"
 #include "gateway/received_header.h"
 #include "gateway/stream_write.h"
+#include "gateway/trace_store.h"
 #include "gateway/worker.h"
 #include "policy/tls_version.h"
 
@@ -39,6 +40,17 @@ class CsprngRandom : public policy::Random {
 };
 
 int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t nowMillis() { return static_cast<int64_t>(nowMicros() / 1000); }
+
+// The last line of a batch of replies, without its CRLF.
+std::string lastLine(std::string_view bytes) {
+  while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == '\r')) {
+    bytes.remove_suffix(1);
+  }
+  std::size_t nl = bytes.rfind('\n');
+  return std::string(nl == std::string_view::npos ? bytes : bytes.substr(nl + 1));
+}
 
 smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& listener,
                                   CapabilityCache& backendCapabilities) {
@@ -118,6 +130,7 @@ void ClientConnection::start(const std::string& clientIp, unsigned clientPort) {
   clientPort_ = clientPort;
   admitted_ = true;
   startedMs_ = uv_now(worker_.loop());
+  startedWallMs_ = nowMillis();
   uv_tcp_nodelay(&tcp_, 1);
   log::info("{} connect from [{}]:{} listener={} endpoint={}", sessionId_, clientIp_, clientPort_,
             listener_.name, endpointName(listener_.endpoint));
@@ -267,8 +280,12 @@ void ClientConnection::perform(smtp::Actions actions) {
     } else if (std::holds_alternative<smtp::OpenBackend>(action)) {
       openBackend();
     } else if (auto* command = std::get_if<smtp::BackendCommand>(&action)) {
+      if (command->line == "DATA\r\n") {
+        relayedBytes_ = 0;
+      }
       sendToBackend(std::move(command->line), true);
     } else if (auto* data = std::get_if<smtp::BackendData>(&action)) {
+      relayedBytes_ += data->bytes.size();
       sendToBackend(std::move(data->bytes), false);
     } else if (std::holds_alternative<smtp::BackendEndData>(action)) {
       sendToBackend(".\r\n", true, Awaited::EndOfData);
@@ -285,6 +302,7 @@ void ClientConnection::perform(smtp::Actions actions) {
 }
 
 void ClientConnection::sendReply(std::string_view bytes) {
+  lastReply_ = lastLine(bytes);
   if (tls_ && phase_ != Phase::Handshaking && tls_->handshakeComplete()) {
     if (tls_->writePlaintext(bytes) != tls::TlsEngine::Status::Error) {
       flushTls();
@@ -395,6 +413,8 @@ void ClientConnection::deliver(smtp::Deliver request) {
           ++messages_;
           result.ok = true;
           result.queueId = *storedId;
+          traceMessage(message->envelope, content->size(),
+                       "250 2.0.0 Ok: queued as " + *storedId, *storedId);
           log::info("{} queued {} from=<{}> rcpts={} size={}", sessionId_, *storedId,
                     log::sanitize(message->envelope.mailFrom), message->envelope.rcptTo.size(),
                     content->size());
@@ -513,6 +533,9 @@ void ClientConnection::closeHandles() {
   }
   closing_ = true;
   dropBackend(true);
+  if (admitted_) {
+    traceSession();
+  }
   uint64_t ms = admitted_ ? uv_now(worker_.loop()) - startedMs_ : 0;
   if (admitted_) {
     log::info("{} disconnect from [{}]:{} after {} ms, {} message(s), {} error(s)", sessionId_,
@@ -725,6 +748,8 @@ void ClientConnection::onBackendReply(const smtp::Reply& reply) {
   if (kind == Awaited::EndOfData) {
     if (reply.positive()) {
       ++messages_;
+      traceMessage(session_.envelope(), relayedBytes_, reply.firstLine(),
+                   smtp::BackendSession::queueIdFrom(reply));
       log::info("{} relayed: backend {} (queue id {})", sessionId_,
                 log::sanitize(reply.firstLine()),
                 smtp::BackendSession::queueIdFrom(reply).empty()
@@ -752,6 +777,63 @@ void ClientConnection::onBackendWritable() {
   if (!closing_) {
     updateReading();
   }
+}
+
+void ClientConnection::traceMessage(const smtp::Envelope& envelope, uint64_t size,
+                                    const std::string& reply, const std::string& queueId) {
+  TraceStore* store = worker_.traces();
+  if (!store) {
+    return;
+  }
+  SessionFacts f = facts();
+  MessageTrace t;
+  t.sessionId = sessionId_;
+  t.receivedMs = nowMillis();
+  t.listener = listener_.name;
+  t.endpoint = f.endpoint;
+  t.clientIp = clientIp_;
+  t.ehlo = session_.helo();
+  t.tlsVersion = f.tlsVersion.empty() ? "none" : f.tlsVersion;
+  t.tlsCipher = f.tlsCipher;
+  t.authUser = session_.authUser();
+  t.tenant = tenant_;
+  t.sender = envelope.mailFrom;
+  t.rcptCount = static_cast<unsigned>(envelope.rcptTo.size());
+  t.size = size;
+  t.rule = f.rule;
+  t.reply = reply;
+  t.queueId = queueId;
+  store->record(std::move(t));
+}
+
+void ClientConnection::traceSession() {
+  TraceStore* store = worker_.traces();
+  if (!store) {
+    return;
+  }
+  SessionFacts f = facts();
+  SessionTrace t;
+  t.sessionId = sessionId_;
+  t.startedMs = startedWallMs_;
+  t.endedMs = nowMillis();
+  t.listener = listener_.name;
+  t.endpoint = f.endpoint;
+  t.clientIp = clientIp_;
+  t.clientPort = clientPort_;
+  t.ehlo = session_.helo();
+  t.tlsVersion = f.tlsVersion.empty() ? "none" : f.tlsVersion;
+  t.tlsCipher = f.tlsCipher;
+  if (tls_) {
+    // Also for a refused handshake (D1): what the client offered is the point of the record.
+    t.sni = tls_->facts().sni;
+    t.tlsMaxOffered = tls::versionLabel(tls_->facts().maxOfferedVersion);
+  }
+  t.authUser = session_.authUser();
+  t.tenant = tenant_;
+  t.rule = f.rule;
+  t.finalReply = lastReply_;
+  t.messages = messages_;
+  store->record(std::move(t));
 }
 
 SessionFacts ClientConnection::facts() const {

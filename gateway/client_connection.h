@@ -79,6 +79,10 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
                           const std::string& authUser);
   policy::SessionView sessionView(const std::string& authUser) const;
   void logDecision(const policy::Decision& decision, std::string_view checkpoint);
+  // Trace records (SPEC section 7): one per accepted message, one per session at its end.
+  void traceMessage(const smtp::Envelope& envelope, uint64_t size, const std::string& reply,
+                    const std::string& queueId);
+  void traceSession();
 
   // Relay mode (SPEC section 6): the backend link and what each awaited reply answers.
   enum class Awaited { Command, EndOfData };
@@ -121,6 +125,9 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   policy::Rule lastRule_ = policy::Rule::D8;
   std::string tenant_;  // the tenant of the last decision that named one
   BackendLink* backend_ = nullptr;  // owned until quit()/abort(); frees itself
+  int64_t startedWallMs_ = 0;
+  std::string lastReply_;     // the last reply line sent, for the session's trace
+  uint64_t relayedBytes_ = 0; // message bytes sent to the backend in this DATA
   std::deque<Awaited> awaited_;
 };
 

@@ -162,7 +162,7 @@ class ConfigParser {
         .field("limits", [this](const Node& n) { limits(n); })
         .field("tenants", json_schema::path(config_.tenantsPath, baseDir_, true))
         .field("legacy_tls", [this](const Node& n) { legacyTls(n); })
-        .unsupported("trace")
+        .field("trace", [this](const Node& n) { trace(n); })
         .unsupported("admin")
         .unsupported("user");
     schema.apply(root);
@@ -463,6 +463,23 @@ class ConfigParser {
     }
   }
 
+  void trace(const Node& node) {
+    auto& trace = config_.trace;
+    ObjectSchema schema;
+    schema.field("store", json_schema::oneOf(trace.sqlite, {{"sqlite", true}, {"none", false}}))
+        .field("retention_days", json_schema::integer(trace.retentionDays, 1, 3650))
+        .field("events_jsonl", [this](const Node& n) {
+          std::string value;
+          if (!json_schema::readString(n, value)) {
+            return;
+          }
+          // "" (off) and "-" (stdout) are not paths: resolving them would name a directory.
+          config_.trace.eventsJsonl =
+              value.empty() || value == "-" ? value : json_schema::resolvePath(value, baseDir_);
+        });
+    schema.apply(node);
+  }
+
   void helpUrl(const Node& n) {
     std::string url;
     if (!json_schema::readString(n, url)) {
@@ -552,7 +569,8 @@ const char* embeddedDefaultJson() {
   "smtp": {"max_message_bytes": 36700160, "max_recipients": 100, "bare_lf": "normalize",
            "received_header": true},
   "limits": {"max_connections": 20000, "max_connections_per_ip": 100, "max_errors": 10,
-             "timeouts_s": {"command": 300, "data_block": 180, "handshake": 30, "drain": 60}}
+             "timeouts_s": {"command": 300, "data_block": 180, "handshake": 30, "drain": 60}},
+  "trace": {"store": "sqlite", "retention_days": 90, "events_jsonl": ""}
 })json";
 }
 

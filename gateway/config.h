@@ -76,6 +76,13 @@ struct LimitsConfig {
   TimeoutsConfig timeouts;
 };
 
+// SPEC section 7: the trace store (STATE_DIR/traces.sqlite) and the JSON-lines event stream.
+struct TraceConfig {
+  bool sqlite = true;            // "store": "sqlite" (true) | "none" (false)
+  uint32_t retentionDays = 90;   // rows older than this are deleted
+  std::string eventsJsonl;       // "" = off, "-" = stdout, else an absolute path (appended to)
+};
+
 struct Config {
   std::string hostname = "localhost";
   std::string stateDir = "/var/lib/smtpgate";  // resolved against the config's directory
@@ -93,6 +100,7 @@ struct Config {
   // legacyTls.defaultAllow decides for every domain.
   std::string tenantsPath;
   policy::LegacyTlsPolicy legacyTls;  // timestamps as Unix seconds
+  TraceConfig trace;
   std::string sourcePath;             // file it came from, "" for the embedded default
 };
 

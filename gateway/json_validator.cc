@@ -1,5 +1,7 @@
 #include "gateway/json_validator.h"
 
+#include "gateway/time_format.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -428,19 +430,9 @@ bool parseRfc3339(std::string_view text, int64_t& out) {
   return true;
 }
 
-std::string formatDate(int64_t unixSeconds) {
-  int64_t year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  civilFromDays(floorDiv(unixSeconds, 86400), year, month, day);
-  return fmt::format("{:04}-{:02}-{:02}", year, month, day);
-}
+std::string formatDate(int64_t unixSeconds) { return utcDay(unixSeconds * 1000); }
 
-std::string formatRfc3339(int64_t unixSeconds) {
-  int64_t secondOfDay = unixSeconds - floorDiv(unixSeconds, 86400) * 86400;
-  return fmt::format("{}T{:02}:{:02}:{:02}Z", formatDate(unixSeconds), secondOfDay / 3600,
-                     secondOfDay / 60 % 60, secondOfDay % 60);
-}
+std::string formatRfc3339(int64_t unixSeconds) { return isoUtcSeconds(unixSeconds * 1000); }
 
 Handler path(std::string& out, const std::string& baseDir, bool allowEmpty) {
   return [&out, baseDir, allowEmpty](const Node& node) {

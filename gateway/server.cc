@@ -30,7 +30,27 @@ Server::~Server() {
     w->join();
   }
   workers_.clear();
+  traces_.reset();  // the workers are gone: every record is queued; this commits them
   uv_loop_close(&loop_);
+}
+
+std::string Server::openTraces() {
+  const Config& c = runtime_.get()->config;
+  if (!c.trace.sqlite && c.trace.eventsJsonl.empty()) {
+    return "";
+  }
+  TraceStore::Options options;
+  options.sqlite = c.trace.sqlite;
+  options.databasePath = c.stateDir + "/traces.sqlite";
+  options.retentionDays = c.trace.retentionDays;
+  options.eventsJsonl = c.trace.eventsJsonl;
+  std::string error;
+  traces_ = TraceStore::open(options, error);
+  if (!traces_) {
+    return error;
+  }
+  runtime_.setTraces(traces_.get());
+  return "";
 }
 
 std::string Server::bind() {

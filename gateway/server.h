@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gateway/admission.h"
+#include "gateway/trace_store.h"
 #include "gateway/worker.h"
 
 namespace smtpgate {
@@ -23,6 +24,9 @@ class Server {
   Server(std::shared_ptr<const Runtime> runtime, Reloader reload);
   ~Server();
 
+  // Opens the trace store of the configuration (traces.sqlite under state_dir, events_jsonl).
+  // Returns "" or the error. Without it (trace.store "none" and no events) nothing is traced.
+  std::string openTraces();
   // Binds every listener in every worker. Returns "" or the error.
   std::string bind();
   // Runs until all workers ended after a stop signal. Returns the exit code.
@@ -35,6 +39,7 @@ class Server {
   void stop(bool now);
 
   RuntimeHolder runtime_;
+  std::unique_ptr<TraceStore> traces_;  // destroyed after the workers: it flushes last
   Reloader reloader_;
   Admission admission_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -1,5 +1,7 @@
 #include "gateway/spool.h"
 
+#include "gateway/time_format.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/random.h>
@@ -52,15 +54,6 @@ uint64_t nowMicros() {
   using namespace std::chrono;
   return static_cast<uint64_t>(
       duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
-}
-
-std::string isoUtc(uint64_t unixMicros) {
-  auto seconds = static_cast<std::time_t>(unixMicros / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 // Ids become file names: only our own alphabet may appear in them.
@@ -189,7 +182,7 @@ std::string envelopeJson(const std::string& id, uint64_t receivedMicros,
       {"client_port", facts.clientPort}, {"tls", tls},
       {"tenant", orNull(facts.tenant)},  {"rule", orNull(facts.rule)}};
   nlohmann::ordered_json doc = {{"id", id},
-                                {"received_at", isoUtc(receivedMicros)},
+                                {"received_at", isoUtcSeconds(static_cast<int64_t>(receivedMicros / 1000))},
                                 {"mail_from", message.envelope.mailFrom},
                                 {"mail_params", message.envelope.mailParams},
                                 {"rcpt_to", message.envelope.rcptTo},

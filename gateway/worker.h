@@ -18,6 +18,8 @@
 
 namespace smtpgate {
 
+class TraceStore;
+
 class ClientConnection;
 
 // The runtime snapshot all workers read; a reload swaps it in one step.
@@ -28,10 +30,14 @@ class RuntimeHolder {
   void set(std::shared_ptr<const Runtime> runtime) { std::atomic_store(&runtime_, runtime); }
   // Survives reloads: what the backend announced is not configuration.
   CapabilityCache& backendCapabilities() { return capabilities_; }
+  // The trace store (null when traces are off); outlives the workers. Set before they start.
+  TraceStore* traces() const { return traces_; }
+  void setTraces(TraceStore* traces) { traces_ = traces; }
 
  private:
   std::shared_ptr<const Runtime> runtime_;
   CapabilityCache capabilities_;
+  TraceStore* traces_ = nullptr;
 };
 
 // One event-loop thread with its own listening sockets (SO_REUSEPORT when there are several
@@ -57,6 +63,7 @@ class Worker {
   // sessions that started before a reload.
   std::shared_ptr<const Runtime> currentRuntime() const { return runtime_.get(); }
   CapabilityCache& backendCapabilities() { return runtime_.backendCapabilities(); }
+  TraceStore* traces() const { return runtime_.traces(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
   void connectionGone(ClientConnection* connection);

@@ -132,6 +132,9 @@ class SmtpSession {
   std::size_t bufferedBytes() const { return framer_.buffered(); }
   const std::string& helo() const { return helo_; }
   bool esmtp() const { return esmtp_; }  // the client said EHLO (not HELO)
+  // The transaction in progress (relay mode: still whole while its end-of-data reply is
+  // being handled, for the trace record).
+  const Envelope& envelope() const { return envelope_; }
   const std::string& authUser() const { return authUser_; }
   unsigned errors() const { return errors_; }
 

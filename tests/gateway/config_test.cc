@@ -238,12 +238,55 @@ TEST_CASE("unknown keys anywhere are errors") {
 }
 
 TEST_CASE("keys of later stages are refused, not ignored") {
-  CHECK(errorsOf(R"({"trace": {}})") == one("/trace: not supported by this version"));
   CHECK(errorsOf(R"({"admin": {}})") == one("/admin: not supported by this version"));
   CHECK(errorsOf(R"({"user": "smtpgate"})") == one("/user: not supported by this version"));
   CHECK(errorsOf(withListener(
             R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": []}})")) ==
         one("/listeners/0/proxy_protocol: not supported by this version"));
+}
+
+TEST_CASE("trace: store, retention and the JSON-lines stream") {
+  std::vector<ConfigError> errors;
+  Config c = parseConfig("{}", "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.trace.sqlite);  // the defaults
+  CHECK(c.trace.retentionDays == 90);
+  CHECK(c.trace.eventsJsonl.empty());
+  CHECK(embeddedDefaultConfig("/srv/gw").trace.sqlite);
+
+  c = parseConfig(R"({"trace": {"store": "none", "retention_days": 3650, "events_jsonl": "-"}})",
+                  "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK_FALSE(c.trace.sqlite);
+  CHECK(c.trace.retentionDays == 3650);
+  CHECK(c.trace.eventsJsonl == "-");  // stdout, not a path
+
+  c = parseConfig(R"({"trace": {"store": "sqlite", "retention_days": 1,
+                      "events_jsonl": "log/../events.jsonl"}})",
+                  "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.trace.sqlite);
+  CHECK(c.trace.retentionDays == 1);
+  CHECK(c.trace.eventsJsonl == "/etc/sg/events.jsonl");
+  c = parseConfig(R"({"trace": {"events_jsonl": "/var/log/sg.jsonl"}})", "/etc/sg", errors);
+  CHECK(c.trace.eventsJsonl == "/var/log/sg.jsonl");
+  c = parseConfig(R"({"trace": {"events_jsonl": ""}})", "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.trace.eventsJsonl.empty());  // off
+
+  CHECK(errorsOf(R"({"trace": {"store": "mysql"}})") ==
+        one(R"(/trace/store: must be "sqlite" or "none")"));
+  CHECK(errorsOf(R"({"trace": {"retention_days": 0}})") ==
+        one("/trace/retention_days: must be 1..3650"));
+  CHECK(errorsOf(R"({"trace": {"retention_days": 3651}})") ==
+        one("/trace/retention_days: must be 1..3650"));
+  CHECK(errorsOf(R"({"trace": {"events_jsonl": 1}})") ==
+        one("/trace/events_jsonl: must be a string"));
+  CHECK(errorsOf(R"({"trace": {"path": "x.sqlite"}})") == one("/trace/path: unknown key"));
+  CHECK(errorsOf(R"({"trace": "sqlite"})") == one("/trace: must be an object"));
+  CHECK(errorsOf(R"({"trace": {"store": "x", "retention_days": -1}})") ==
+        std::vector<std::string>{R"(/trace/store: must be "sqlite" or "none")",
+                                 "/trace/retention_days: must be 1..3650"});
 }
 
 TEST_CASE("backend: relay to an MTA, or the spool, not both") {
@@ -379,7 +422,7 @@ TEST_CASE("every error is reported, in document order") {
     "smtp": {"max_recipients": 0, "max_mesage_bytes": 5},
     "legacy_tls": {"after_cutoff": "reject", "speedbump": [{"from": "2026-02-01T00:00:00Z",
                    "reject_percent": 150}, {"from": "2026-01-01T00:00:00Z", "reject_percent": 5}]},
-    "trace": {},
+    "trace": {"retention_days": 0},
     "limits": {"timeouts_s": {"command": 1, "backend_conect": 10}}
   })";
   CHECK(errorsOf(json) == std::vector<std::string>{
@@ -393,7 +436,7 @@ TEST_CASE("every error is reported, in document order") {
                               "/legacy_tls/speedbump/0/reject_percent: must be 0..100",
                               "/legacy_tls/speedbump/1/from: must be later than "
                               "/legacy_tls/speedbump/0/from",
-                              "/trace: not supported by this version",
+                              "/trace/retention_days: must be 1..3650",
                               "/limits/timeouts_s/command: must be 10..3600",
                               "/limits/timeouts_s/backend_conect: unknown key",
                           });

@@ -206,14 +206,9 @@ void BackendLink::onWritten(int status, std::size_t size) {
 }
 
 void BackendLink::armTimer(unsigned seconds) {
-  if (closing_) {
-    return;
+  if (!closing_) {
+    armTimeout(&timer_, seconds, onTimer);
   }
-  if (seconds == 0) {
-    uv_timer_stop(&timer_);
-    return;
-  }
-  uv_timer_start(&timer_, onTimer, static_cast<uint64_t>(seconds) * 1000, 0);
 }
 
 void BackendLink::onTimer(uv_timer_t* timer) {

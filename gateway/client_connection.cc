@@ -460,14 +460,9 @@ void ClientConnection::onAfterWork(uv_work_t* raw, int) {
 }
 
 void ClientConnection::armTimer(unsigned seconds) {
-  if (closing_) {
-    return;
+  if (!closing_) {
+    armTimeout(&timer_, seconds, onTimer);
   }
-  if (seconds == 0) {
-    uv_timer_stop(&timer_);
-    return;
-  }
-  uv_timer_start(&timer_, onTimer, static_cast<uint64_t>(seconds) * 1000, 0);
 }
 
 void ClientConnection::onTimer(uv_timer_t* timer) {

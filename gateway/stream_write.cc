@@ -34,4 +34,12 @@ int writeOwned(uv_stream_t* stream, std::string bytes,
   return rc;
 }
 
+void armTimeout(uv_timer_t* timer, unsigned seconds, uv_timer_cb onTimeout) {
+  if (seconds == 0) {
+    uv_timer_stop(timer);
+    return;
+  }
+  uv_timer_start(timer, onTimeout, static_cast<uint64_t>(seconds) * 1000, 0);
+}
+
 }  // namespace smtpgate

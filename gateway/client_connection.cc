@@ -251,7 +251,7 @@ void ClientConnection::handshakeDone() {
     return;
   }
   // D2/D3: decided now (one draw per connection), answered at the first command.
-  policy::Decision d = decide(policy::Checkpoint::FirstCommand, "", "");
+  policy::Decision d = decide(policy::Checkpoint::FirstCommand, sessionView(""), "");
   logDecision(d, "tls");
   if (d.outcome == policy::Outcome::RejectAndClose) {
     session_.rejectNextCommand(d.reply);
@@ -557,11 +557,7 @@ tls::ClientHelloVerdict ClientConnection::onClientHello(const tls::HandshakeFact
   endpoint_ = runtime_->resolveEndpoint(listener_, early.sni);
   policy::SessionView view = sessionView("");
   view.version = policy::fromWire(early.maxOfferedVersion).value_or(policy::TlsVersion::V1_0);
-  CsprngRandom random;
-  auto current = worker_.currentRuntime();
-  policy::Decision d = policy::decide(policy::Checkpoint::ClientHello, view, "",
-                                      current->legacyTls(), current->tenants, nowSeconds(),
-                                      random);
+  policy::Decision d = decide(policy::Checkpoint::ClientHello, view, "");
   tls::ClientHelloVerdict verdict;
   if (d.outcome == policy::Outcome::RefuseHandshake) {
     verdict.minVersion = tls::kTls12;  // the handshake fails with protocol_version
@@ -583,13 +579,13 @@ policy::SessionView ClientConnection::sessionView(const std::string& authUser) c
   return view;
 }
 
-policy::Decision ClientConnection::decide(policy::Checkpoint checkpoint, std::string_view domain,
-                                          const std::string& authUser) {
+policy::Decision ClientConnection::decide(policy::Checkpoint checkpoint,
+                                          const policy::SessionView& view,
+                                          std::string_view domain) {
   CsprngRandom random;
   auto current = worker_.currentRuntime();
-  policy::Decision d = policy::decide(checkpoint, sessionView(authUser), domain,
-                                      current->legacyTls(), current->tenants, nowSeconds(),
-                                      random);
+  policy::Decision d = policy::decide(checkpoint, view, domain, current->legacyTls(),
+                                      current->tenants, nowSeconds(), random);
   lastRule_ = d.rule;
   if (!d.tenant.empty()) {
     tenant_ = d.tenant;
@@ -614,7 +610,7 @@ void ClientConnection::logDecision(const policy::Decision& d, std::string_view c
 
 smtp::PolicyHooks::Verdict ClientConnection::onAuthIdentity(std::string_view user) {
   std::string identity(user);
-  policy::Decision d = decide(policy::Checkpoint::Auth, policy::domainOf(identity), identity);
+  policy::Decision d = decide(policy::Checkpoint::Auth, sessionView(identity), policy::domainOf(identity));
   logDecision(d, "AUTH " + log::sanitize(identity));
   Verdict v;
   if (d.outcome == policy::Outcome::RejectAndClose) {
@@ -626,7 +622,7 @@ smtp::PolicyHooks::Verdict ClientConnection::onAuthIdentity(std::string_view use
 
 smtp::PolicyHooks::Verdict ClientConnection::onRecipient(std::string_view address) {
   std::string rcpt(address);
-  policy::Decision d = decide(policy::Checkpoint::Recipient, policy::domainOf(rcpt), "");
+  policy::Decision d = decide(policy::Checkpoint::Recipient, sessionView(""), policy::domainOf(rcpt));
   logDecision(d, "RCPT " + log::sanitize(rcpt));
   Verdict v;
   if (d.outcome == policy::Outcome::RejectRecipient) {
@@ -637,7 +633,7 @@ smtp::PolicyHooks::Verdict ClientConnection::onRecipient(std::string_view addres
 }
 
 void ClientConnection::onPlaintextRefused(std::string_view command) {
-  policy::Decision d = decide(policy::Checkpoint::Plaintext, "", "");
+  policy::Decision d = decide(policy::Checkpoint::Plaintext, sessionView(""), "");
   if (d.rule != policy::Rule::D7) {
     // AUTH before TLS is refused even where require_tls is off (it is never offered in
     // plaintext): the same 530, recorded under the same rule.

@@ -75,8 +75,10 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   Verdict onRecipient(std::string_view address) override;
   void onPlaintextRefused(std::string_view command) override;
   tls::ClientHelloVerdict onClientHello(const tls::HandshakeFacts& early);
-  policy::Decision decide(policy::Checkpoint checkpoint, std::string_view domain,
-                          const std::string& authUser);
+  // The policy with the current tenants and schedule, the clock and the CSPRNG; records the
+  // rule and tenant for the traces.
+  policy::Decision decide(policy::Checkpoint checkpoint, const policy::SessionView& view,
+                          std::string_view domain);
   policy::SessionView sessionView(const std::string& authUser) const;
   void logDecision(const policy::Decision& decision, std::string_view checkpoint);
   // Trace records (SPEC section 7): one per accepted message, one per session at its end.

@@ -8,11 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "gateway/json_validator.h"
 #include "gateway/users_file.h"
 #include "tls/self_signed.h"
 
@@ -61,11 +61,11 @@ std::string writeFile(const std::string& path, const std::string& data, mode_t m
   return "";
 }
 
+// What the banner shows: a file that is missing shows nothing.
 std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text, error;
+  json_schema::readFile(path, text, error);
+  return text;
 }
 
 std::string randomPassword() {

@@ -1,4 +1,6 @@
 #include "gateway/users_file.h"
+
+#include "gateway/json_validator.h"
 #include "policy/ascii.h"
 
 #include <crypt.h>
@@ -102,29 +104,11 @@ bool randomBytes(unsigned char* out, std::size_t size) {
 }  // namespace
 
 bool UsersFile::load(const std::string& path, std::vector<std::string>& errors) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    errors.push_back(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  std::string text, error;
+  if (!json_schema::readFile(path, text, error)) {
+    errors.push_back(std::move(error));
     return false;
   }
-  std::string text;
-  char buffer[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n < 0) {
-      errors.push_back(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) {
-      break;
-    }
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
   return parse(text, path, errors);
 }
 

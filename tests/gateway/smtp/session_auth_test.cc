@@ -10,15 +10,6 @@ namespace {
 
 using namespace testing;
 
-std::string plain(std::string_view authzid, std::string_view user, std::string_view password) {
-  std::string raw(authzid);
-  raw.push_back('\0');
-  raw.append(user);
-  raw.push_back('\0');
-  raw.append(password);
-  return base64Encode(raw);
-}
-
 TEST_CASE("auth: PLAIN with initial response, success", "[smtp][auth]") {
   Outcome o =
       transcript(tlsSettings(),

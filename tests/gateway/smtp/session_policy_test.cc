@@ -12,15 +12,6 @@ namespace {
 
 using namespace testing;
 
-std::string plain(std::string_view authzid, std::string_view user, std::string_view password) {
-  std::string raw(authzid);
-  raw.push_back('\0');
-  raw.append(user);
-  raw.push_back('\0');
-  raw.append(password);
-  return base64Encode(raw);
-}
-
 std::string written(const Actions& actions) {
   std::string out;
   for (const Action& action : actions) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gateway/smtp/actions.h"
+#include "gateway/smtp/sasl.h"
 #include "gateway/smtp/smtp_session.h"
 
 namespace smtpgate::smtp::testing {
@@ -37,6 +38,17 @@ struct Step {
   std::string queueId;
   std::string reply;
 };
+
+// The base64 AUTH PLAIN response for these credentials (RFC 4616).
+inline std::string plain(std::string_view authzid, std::string_view user,
+                         std::string_view password) {
+  std::string raw(authzid);
+  raw.push_back('\0');
+  raw.append(user);
+  raw.push_back('\0');
+  raw.append(password);
+  return base64Encode(raw);
+}
 
 inline Step send(std::string bytes) {
   return Step{Step::Kind::Bytes, std::move(bytes), false, {}, {}};

@@ -11,13 +11,16 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMTPGATE_BUILD_DIR:-$root/build}"
 
 build_packages=(build-essential cmake ninja-build libuv1-dev android-libboringssl-dev libfmt-dev
-  nlohmann-json3-dev libcrypt-dev libsqlite3-dev)
+  nlohmann-json3-dev libcrypt-dev libsqlite3-dev libevent-dev)
 test_packages=(catch2 python3 openssl swaks
   # Real MTAs as backends (tests/integration/mta.py): Postfix with Cyrus SASL (sasldb) ...
   postfix sasl2-bin libsasl2-modules libsasl2-modules-db
   # ... and the shared libraries of the exim4-daemon-heavy binary unpacked by unpack_exim.
   libidn12 libmariadb3 libspf2-2 libpq5 libldap-2.5-0 libperl5.36 libsqlite3-0 libpam0g
-  libgnutls-dane0 libgnutls30 libnsl2 libdb5.3 libpcre2-8-0)
+  libgnutls-dane0 libgnutls30 libnsl2 libdb5.3 libpcre2-8-0
+  # The browser test of the admin page (tests/browser): headless chromium driven by
+  # playwright-core from npm (npm itself below: NodeSource's nodejs already carries it).
+  chromium nodejs)
 
 # Exim for the integration tests. Debian's exim4 packages conflict with postfix, so the daemon
 # is not installed: exim4-daemon-heavy (the light one lacks PROXY support) is downloaded once
@@ -56,6 +59,9 @@ for p in "${wanted[@]}"; do
     missing+=("$p")
   fi
 done
+if [[ "$mode" == test ]] && ! command -v npm >/dev/null; then
+  missing+=(npm)
+fi
 if ((${#missing[@]})); then
   echo "bootstrap: installing ${missing[*]}" >&2
   if [[ $(id -u) -ne 0 ]]; then
@@ -72,6 +78,11 @@ if ((${#missing[@]})); then
   fi
 fi
 if [[ "$mode" == test ]]; then
+  # playwright-core for tests/browser/page_test.mjs, pinned by its package-lock.json.
+  if [[ ! -d "$root/tests/browser/node_modules/playwright-core" ]]; then
+    echo "bootstrap: installing playwright-core into tests/browser/node_modules" >&2
+    (cd "$root/tests/browser" && npm ci --no-audit --no-fund >/dev/null)
+  fi
   if [[ $(id -u) -eq 0 ]]; then
     unpack_exim
   else

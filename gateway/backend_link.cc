@@ -30,7 +30,8 @@ BackendLink* BackendLink::open(uv_loop_t* loop, Owner* owner, Settings settings)
     uv_timer_start(
         &link->timer_,
         [](uv_timer_t* t) {
-          static_cast<BackendLink*>(t->data)->fail("cannot connect: bad backend address");
+          static_cast<BackendLink*>(t->data)->fail(Metrics::BackendError::Connect,
+                                                   "cannot connect: bad backend address");
         },
         0, 0);
     return link;
@@ -54,7 +55,8 @@ void BackendLink::onConnect(uv_connect_t* req, int status) {
     return;
   }
   if (status < 0) {
-    self->fail(fmt::format("cannot connect to {}:{}: {}", self->settings_.host,
+    self->fail(Metrics::BackendError::Connect,
+               fmt::format("cannot connect to {}:{}: {}", self->settings_.host,
                            self->settings_.port, uv_strerror(status)));
     return;
   }
@@ -76,9 +78,10 @@ void BackendLink::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     return;
   }
   if (nread < 0) {
-    self->fail(nread == UV_EOF ? "backend closed the connection"
-                               : fmt::format("backend read error: {}",
-                                             uv_strerror(static_cast<int>(nread))));
+    self->fail(Metrics::BackendError::Closed,
+               nread == UV_EOF
+                   ? "backend closed the connection"
+                   : fmt::format("backend read error: {}", uv_strerror(static_cast<int>(nread))));
     return;
   }
   std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
@@ -91,7 +94,8 @@ void BackendLink::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     auto status = self->tls_->handshake();
     self->writeRaw(self->tls_->takeCiphertext());
     if (status == tls::TlsEngine::Status::Error) {
-      self->fail("TLS handshake with the backend failed: " + self->tls_->lastError());
+      self->fail(Metrics::BackendError::Tls,
+                 "TLS handshake with the backend failed: " + self->tls_->lastError());
       return;
     }
     if (status != tls::TlsEngine::Status::Complete) {
@@ -109,7 +113,9 @@ void BackendLink::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   }
   if (!self->closing_ && (status == tls::TlsEngine::Status::Closed ||
                           status == tls::TlsEngine::Status::Error)) {
-    self->fail("backend TLS closed: " + self->tls_->lastError());
+    self->fail(status == tls::TlsEngine::Status::Closed ? Metrics::BackendError::Closed
+                                                        : Metrics::BackendError::Tls,
+               "backend TLS closed: " + self->tls_->lastError());
   }
 }
 
@@ -125,7 +131,8 @@ void BackendLink::handle(smtp::BackendSession::Result result) {
       return;
     }
     case smtp::BackendSession::Event::Failed:
-      fail(result.reply ? result.reason + ": " + result.reply->firstLine() : result.reason);
+      fail(Metrics::BackendError::Protocol,
+           result.reply ? result.reason + ": " + result.reply->firstLine() : result.reason);
       return;
     case smtp::BackendSession::Event::Ready:
       ready_ = true;
@@ -186,7 +193,7 @@ void BackendLink::writeRaw(std::string bytes) {
                       [this](int status, std::size_t written) { onWritten(status, written); });
   if (rc != 0) {
     queuedBytes_ -= size;
-    fail(fmt::format("backend write failed: {}", uv_strerror(rc)));
+    fail(Metrics::BackendError::Closed, fmt::format("backend write failed: {}", uv_strerror(rc)));
   }
 }
 
@@ -197,7 +204,8 @@ void BackendLink::onWritten(int status, std::size_t size) {
     return;
   }
   if (status < 0) {
-    fail(fmt::format("backend write error: {}", uv_strerror(status)));
+    fail(Metrics::BackendError::Closed,
+         fmt::format("backend write error: {}", uv_strerror(status)));
     return;
   }
   if (wasHigh && queuedBytes_ <= kHighMark / 2 && owner_) {
@@ -219,16 +227,22 @@ void BackendLink::onTimer(uv_timer_t* timer) {
   if (self->quitting_) {
     self->closeHandles();
   } else if (!self->connected_) {
-    self->fail(fmt::format("cannot connect to {}:{}: timeout", self->settings_.host,
+    // Unreachable (SYN unanswered) rather than slow: counted with the other connect failures.
+    self->fail(Metrics::BackendError::Connect,
+               fmt::format("cannot connect to {}:{}: timeout", self->settings_.host,
                            self->settings_.port));
   } else {
-    self->fail("backend did not answer in time");
+    self->fail(Metrics::BackendError::Timeout, "backend did not answer in time");
   }
 }
 
-void BackendLink::fail(const std::string& reason) {
+void BackendLink::fail(Metrics::BackendError kind, const std::string& reason) {
   if (closing_) {
     return;
+  }
+  if (settings_.metrics && !quitting_) {
+    // A link already saying QUIT has served its session: how it ends is no error.
+    settings_.metrics->backendError(kind);
   }
   Owner* owner = owner_;
   owner_ = nullptr;

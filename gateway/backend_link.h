@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "gateway/metrics.h"
 #include "gateway/smtp/backend_session.h"
 #include "tls/tls_engine.h"
 
@@ -38,6 +39,7 @@ class BackendLink {
     unsigned replyTimeoutS = 300;
     std::shared_ptr<tls::TlsContext> tlsContext;  // client context, for "tls": "starttls"
     smtp::BackendOptions options;
+    Metrics* metrics = nullptr;  // smtpgate_backend_errors_total; null: not counted (probe)
   };
 
   static constexpr std::size_t kHighMark = 1 << 20;
@@ -69,7 +71,7 @@ class BackendLink {
   void writeBytes(const std::string& bytes);
   void writeRaw(std::string bytes);
   void onWritten(int status, std::size_t size);
-  void fail(const std::string& reason);
+  void fail(Metrics::BackendError kind, const std::string& reason);
   void armTimer(unsigned seconds);
   void closeHandles();
 

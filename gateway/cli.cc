@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "gateway/report.h"
 #include "gateway/runtime.h"
 #include "gateway/server.h"
+#include "gateway/tenant_cli.h"
 
 namespace smtpgate {
 namespace {
@@ -35,6 +37,8 @@ constexpr const char* kUsage =
     "  check-config FILE          validate a configuration and the files it names\n"
     "  report [OPTIONS]           the inbound messages report: messages per day and TLS\n"
     "                             version, the legacy-client inventory, senders\n"
+    "  tenant SUBCOMMAND          list, show and change tenants: set ID\n"
+    "                             --allow-legacy-tls-clients true|false, exception add|remove\n"
     "\n"
     "options:\n"
     "  --help                     this text; 'smtpgate COMMAND --help' for one command\n"
@@ -63,7 +67,8 @@ constexpr const char* kCheckUsage =
 constexpr const char* kReportUsage =
     "usage: smtpgate report [--config FILE] [--since 7d|24h|30d|2026-11-01] [--tenant ID]\n"
     "                       [--endpoint strict|legacy] [--tls none,1.0,1.1,1.2,1.3]\n"
-    "                       [--by day|client|sender] [--format table|csv|json]\n"
+    "                       [--by day|client|sender|message] [--client IP] [--date DAY]\n"
+    "                       [--limit N] [--format table|csv|json]\n"
     "\n"
     "The inbound messages report, read from STATE_DIR/traces.sqlite. A message counts once it\n"
     "was accepted (250); refused sessions count as decisions (by rule).\n"
@@ -81,6 +86,10 @@ constexpr const char* kReportUsage =
     "                   sessions per TLS version, messages, first/last seen, last rule;\n"
     "                   TLS 1.0/1.1 users first\n"
     "  --by sender      messages per envelope sender and TLS version\n"
+    "  --by message     the accepted messages themselves, newest first (the drill-down)\n"
+    "  --client IP      only this client address\n"
+    "  --date DAY       only this UTC day (2026-11-27)\n"
+    "  --limit N        at most N clients or messages\n"
     "  --format F       table (default), csv (RFC 4180) or json\n"
     "\n"
     "exit status: 0 done, 1 unreadable configuration or database, 2 bad options.\n";
@@ -100,8 +109,10 @@ void printErrors(const std::vector<ConfigError>& errors) {
   }
 }
 
-// Loads, validates and builds the runtime of a configuration file; prints errors.
-std::shared_ptr<const Runtime> loadRuntime(const std::string& path) {
+// Loads, validates and builds the runtime of a configuration file; logs the errors and
+// appends them to `out`.
+std::shared_ptr<const Runtime> loadRuntime(const std::string& path,
+                                           std::vector<std::string>& out) {
   std::vector<ConfigError> errors;
   Config config = loadConfigFile(path, errors);
   if (errors.empty()) {
@@ -114,25 +125,29 @@ std::shared_ptr<const Runtime> loadRuntime(const std::string& path) {
   if (!errors.empty()) {
     for (const auto& e : errors) {
       log::error("{}: {}", path, e.str());
+      out.push_back(e.str());
     }
     return nullptr;
   }
   return runtime;
 }
 
-std::shared_ptr<const Runtime> loadEmbedded(std::string& banner) {
+std::shared_ptr<const Runtime> loadEmbedded(std::string& banner,
+                                            std::vector<std::string>& out) {
   std::vector<ConfigError> errors;
   Config config = embeddedDefaultConfig(fs::current_path().string());
   std::string e = prepareEmbeddedDefault(config, banner);
   if (!e.empty()) {
     log::error("embedded default: {}", e);
+    out.push_back(e);
     return nullptr;
   }
   auto runtime = buildRuntime(config, errors);
   for (const auto& err : errors) {
     log::error("embedded default: {}", err.str());
+    out.push_back(err.str());
   }
-  return runtime;
+  return errors.empty() ? runtime : nullptr;
 }
 
 int commandRun(const std::vector<std::string>& args) {
@@ -151,22 +166,29 @@ int commandRun(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  // Until the server's signal handlers are installed, a SIGHUP (a reload asked for while we
+  // start) must not end the process, which is its default action.
+  std::signal(SIGHUP, SIG_IGN);
   std::shared_ptr<const Runtime> runtime;
   Server::Reloader reloader;
   if (configPath.empty()) {
     std::string banner;
-    runtime = loadEmbedded(banner);
+    std::vector<std::string> ignored;
+    runtime = loadEmbedded(banner, ignored);
     if (runtime) {
       std::fprintf(stderr, "%s", banner.c_str());
     }
-    reloader = [] {
-      std::string ignored;
-      return loadEmbedded(ignored);
+    reloader = [](std::vector<std::string>& errors) {
+      std::string banner;
+      return loadEmbedded(banner, errors);
     };
   } else {
     configPath = fs::absolute(configPath).string();
-    runtime = loadRuntime(configPath);
-    reloader = [configPath] { return loadRuntime(configPath); };
+    std::vector<std::string> ignored;
+    runtime = loadRuntime(configPath, ignored);
+    reloader = [configPath](std::vector<std::string>& errors) {
+      return loadRuntime(configPath, errors);
+    };
   }
   if (!runtime) {
     return 1;
@@ -175,6 +197,9 @@ int commandRun(const std::vector<std::string>& args) {
   std::string error = server.openTraces();
   if (error.empty()) {
     error = server.bind();
+  }
+  if (error.empty()) {
+    error = server.startAdmin();
   }
   if (!error.empty()) {
     log::error("{}", error);
@@ -205,37 +230,13 @@ int commandCheckConfig(const std::vector<std::string>& args) {
   return 0;
 }
 
-// The configuration `report` reads: --config, else $SMTPGATE_CONFIG, else
-// /etc/smtpgate/smtpgate.json when it exists, else the embedded default.
-bool loadReportConfig(const std::string& configPath, Config& config) {
-  std::string path = configPath;
-  if (path.empty()) {
-    const char* env = std::getenv("SMTPGATE_CONFIG");
-    std::error_code ec;
-    if (env && *env) {
-      path = env;
-    } else if (fs::exists("/etc/smtpgate/smtpgate.json", ec)) {
-      path = "/etc/smtpgate/smtpgate.json";
-    }
-  }
-  if (path.empty()) {
-    config = embeddedDefaultConfig(fs::current_path().string());
-    return true;
-  }
-  std::vector<ConfigError> errors;
-  config = loadConfigFile(path, errors);
-  for (const auto& e : errors) {
-    std::fprintf(stderr, "smtpgate report: %s: %s\n", path.c_str(), e.str().c_str());
-  }
-  return errors.empty();
-}
-
 int commandReport(const std::vector<std::string>& args) {
   std::string configPath;
   std::string since = "7d";
   std::string by = "day";
   std::string format = "table";
   std::string tls;
+  std::string limit;
   ReportQuery query;
   auto badValue = [](const std::string& message) {
     std::fprintf(stderr, "smtpgate report: %s\n", message.c_str());
@@ -258,6 +259,9 @@ int commandReport(const std::vector<std::string>& args) {
                           : name == "--tls"      ? &tls
                           : name == "--by"       ? &by
                           : name == "--format"   ? &format
+                          : name == "--client"   ? &query.clientIp
+                          : name == "--date"     ? &query.day
+                          : name == "--limit"    ? &limit
                                                  : nullptr;
     if (!target) {
       std::fprintf(stderr, "smtpgate report: unexpected argument '%s'\n\n%s", args[i].c_str(),
@@ -291,20 +295,17 @@ int commandReport(const std::vector<std::string>& args) {
   if (!query.endpoint.empty() && query.endpoint != "strict" && query.endpoint != "legacy") {
     return badValue("--endpoint " + query.endpoint + ": must be strict or legacy");
   }
-  if (by == "day") {
-    query.by = ReportQuery::By::Day;
-  } else if (by == "client") {
-    query.by = ReportQuery::By::Client;
-  } else if (by == "sender") {
-    query.by = ReportQuery::By::Sender;
-  } else {
-    return badValue("--by " + by + ": must be day, client or sender");
+  if (!parseReportBy(by, query.by, error)) {
+    return badValue("--" + error);
+  }
+  if (!parseReportFilters(query, limit, "", error)) {
+    return badValue(error);
   }
   if (format != "table" && format != "csv" && format != "json") {
     return badValue("--format " + format + ": must be table, csv or json");
   }
   Config config;
-  if (!loadReportConfig(configPath, config)) {
+  if (!loadCommandConfig(configPath, "report", config)) {
     return 1;
   }
   const std::string database = (fs::path(config.stateDir) / "traces.sqlite").string();
@@ -357,6 +358,9 @@ int runCli(int argc, char** argv) {
       return 0;
     }
     return commandReport(rest);
+  }
+  if (command == "tenant") {
+    return commandTenant(rest);  // handles --help itself, anywhere among its arguments
   }
   if (command.rfind("--config", 0) == 0) {
     return commandRun(args);  // "smtpgate --config FILE" is "smtpgate run --config FILE"

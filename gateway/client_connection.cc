@@ -188,6 +188,8 @@ void ClientConnection::onCiphertext(std::string_view bytes) {
       log::info("{} TLS handshake failed from [{}]:{}: {} (client offered up to {})", sessionId_,
                 clientIp_, clientPort_, tls_->lastError(),
                 tls::versionName(tls_->facts().maxOfferedVersion));
+      countHandshake(tls_->facts().versionRefusedByHook ? Metrics::HandshakeOutcome::RefusedVersion
+                                                        : Metrics::HandshakeOutcome::Failed);
       if (tls_->facts().versionRefusedByHook) {
         policy::Decision d;
         d.outcome = policy::Outcome::RefuseHandshake;
@@ -246,6 +248,7 @@ void ClientConnection::handshakeDone() {
             sessionId_, tls::versionName(f.version), f.cipher, f.cipherBits,
             f.sni.empty() ? "-" : log::sanitize(f.sni), tls::versionName(f.maxOfferedVersion),
             f.certificateKeyType, endpointName(endpoint_));
+  countHandshake(Metrics::HandshakeOutcome::Ok);
   perform(session_.onTlsEstablished());
   if (closing_ || phase_ != Phase::Tls) {
     return;
@@ -259,6 +262,15 @@ void ClientConnection::handshakeDone() {
   if (listener_.tls == TlsMode::Implicit) {
     perform(session_.start());
   }
+}
+
+void ClientConnection::countHandshake(Metrics::HandshakeOutcome outcome) {
+  const auto& f = tls_->facts();
+  // Done: the negotiated version; otherwise the highest one the client offered.
+  uint16_t version = outcome == Metrics::HandshakeOutcome::Ok ? f.version : f.maxOfferedVersion;
+  worker_.metrics().handshake(
+      endpoint_ == EndpointKind::Legacy ? Metrics::Endpoint::Legacy : Metrics::Endpoint::Strict,
+      Metrics::versionFromLabel(tls::versionLabel(version)), outcome);
 }
 
 void ClientConnection::perform(smtp::Actions actions) {
@@ -527,6 +539,10 @@ void ClientConnection::closeHandles() {
     return;
   }
   closing_ = true;
+  if (phase_ == Phase::Handshaking && tls_) {
+    // Timeout, EOF, reset or shutdown in the middle of a handshake.
+    countHandshake(Metrics::HandshakeOutcome::Failed);
+  }
   dropBackend(true);
   if (admitted_) {
     traceSession();
@@ -602,6 +618,10 @@ void ClientConnection::logDecision(const policy::Decision& d, std::string_view c
     version = "offered-max " + tls::versionName(tls_->facts().maxOfferedVersion);
   }
   lastRule_ = d.rule;
+  worker_.metrics().decision(static_cast<int>(d.rule));
+  if (d.rule == policy::Rule::D3 && d.outcome == policy::Outcome::RejectAndClose) {
+    worker_.metrics().speedbumpRejection();
+  }
   log::info("{} decision {} at {}: client=[{}]:{} endpoint={} tls={} cipher={} tenant={} reply=\"{}\"",
             sessionId_, policy::ruleName(d.rule), checkpoint, clientIp_, clientPort_,
             endpointName(endpoint_), version, cipher, d.tenant.empty() ? "-" : d.tenant,
@@ -657,6 +677,7 @@ void ClientConnection::openBackend() {
   settings.connectTimeoutS = c.limits.timeouts.backendConnect;
   settings.replyTimeoutS = c.limits.timeouts.command;
   settings.tlsContext = runtime_->backendTlsContext;
+  settings.metrics = &worker_.metrics();
   auto& o = settings.options;
   o.heloName = c.hostname;
   o.handoff = handoffOf(c.smtpBackend.handoff);
@@ -772,11 +793,13 @@ void ClientConnection::onBackendWritable() {
 
 void ClientConnection::traceMessage(const smtp::Envelope& envelope, uint64_t size,
                                     const std::string& reply, const std::string& queueId) {
+  SessionFacts f = facts();
+  // Counted here, not from the store: exact also when traces are off or rows are dropped.
+  worker_.metrics().messageAccepted(tenant_, Metrics::versionFromLabel(f.tlsVersion));
   TraceStore* store = worker_.traces();
   if (!store) {
     return;
   }
-  SessionFacts f = facts();
   MessageTrace t;
   t.sessionId = sessionId_;
   t.receivedMs = nowMillis();

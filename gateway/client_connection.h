@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "gateway/backend_link.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 #include "gateway/smtp/smtp_session.h"
 #include "gateway/spool.h"
@@ -40,6 +41,8 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   void abort();
   const std::string& clientIp() const { return clientIp_; }
   const std::string& sessionId() const { return sessionId_; }
+  // Admission passed and start() ran: the session counts as active until it is freed.
+  bool admitted() const { return admitted_; }
 
  private:
   enum class Phase { Plain, Handshaking, Tls, Closing };
@@ -57,6 +60,8 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   void onPlaintext(std::string_view bytes);
   void beginHandshake();
   void handshakeDone();
+  // smtpgate_handshakes_total: once per handshake begun, at its end (done, failed, abandoned).
+  void countHandshake(Metrics::HandshakeOutcome outcome);
   void perform(smtp::Actions actions);
   void sendReply(std::string_view bytes);
   void flushTls();

@@ -163,7 +163,7 @@ class ConfigParser {
         .field("tenants", json_schema::path(config_.tenantsPath, baseDir_, true))
         .field("legacy_tls", [this](const Node& n) { legacyTls(n); })
         .field("trace", [this](const Node& n) { trace(n); })
-        .unsupported("admin")
+        .field("admin", [this](const Node& n) { admin(n); })
         .unsupported("user");
     schema.apply(root);
 
@@ -231,20 +231,25 @@ class ConfigParser {
     l.name = name;
   }
 
-  void listenerAddress(const Node& n, ListenerConfig& l) {
+  void listenerAddress(const Node& n, ListenerConfig& l) { uniqueAddress(n, l.listen); }
+
+  // A listen address no other listener (or the admin server) has; false after an error.
+  bool uniqueAddress(const Node& n, ListenAddress& out) {
     std::string text;
     if (!json_schema::readString(n, text)) {
-      return;
+      return false;
     }
     std::string error;
-    if (!parseListenAddress(text, l.listen, error)) {
+    if (!parseListenAddress(text, out, error)) {
       n.error(error);
-      return;
+      return false;
     }
-    auto [it, fresh] = listenAddresses_.emplace(l.listen.str(), n.pointer());
+    auto [it, fresh] = listenAddresses_.emplace(out.str(), n.pointer());
     if (!fresh) {
-      n.error(fmt::format("duplicate address {} (also {})", l.listen.str(), it->second));
+      n.error(fmt::format("duplicate address {} (also {})", out.str(), it->second));
+      return false;
     }
+    return true;
   }
 
   void hostnames(const Node& node) {
@@ -480,6 +485,17 @@ class ConfigParser {
     schema.apply(node);
   }
 
+  void admin(const Node& node) {
+    auto& admin = config_.admin;
+    bool listenGiven = false;
+    ObjectSchema schema;
+    schema.required("listen", [this, &admin, &listenGiven](const Node& n) {
+              listenGiven = uniqueAddress(n, admin.listen);
+            })
+        .required("token_file", json_schema::path(admin.tokenFile, baseDir_));
+    admin.enabled = schema.apply(node) && listenGiven && !admin.tokenFile.empty();
+  }
+
   void helpUrl(const Node& n) {
     std::string url;
     if (!json_schema::readString(n, url)) {
@@ -570,7 +586,8 @@ const char* embeddedDefaultJson() {
            "received_header": true},
   "limits": {"max_connections": 20000, "max_connections_per_ip": 100, "max_errors": 10,
              "timeouts_s": {"command": 300, "data_block": 180, "handshake": 30, "drain": 60}},
-  "trace": {"store": "sqlite", "retention_days": 90, "events_jsonl": ""}
+  "trace": {"store": "sqlite", "retention_days": 90, "events_jsonl": ""},
+  "admin": {"listen": "127.0.0.1:8025", "token_file": "./var/admin.token"}
 })json";
 }
 

@@ -83,6 +83,14 @@ struct TraceConfig {
   std::string eventsJsonl;       // "" = off, "-" = stdout, else an absolute path (appended to)
 };
 
+// SPEC section 7: the admin HTTP API and page. Off unless "admin" is configured; never without
+// a token (the file holds one line of at least 16 printable characters).
+struct AdminConfig {
+  bool enabled = false;
+  ListenAddress listen;    // "127.0.0.1:8025"
+  std::string tokenFile;   // resolved path
+};
+
 struct Config {
   std::string hostname = "localhost";
   std::string stateDir = "/var/lib/smtpgate";  // resolved against the config's directory
@@ -101,6 +109,7 @@ struct Config {
   std::string tenantsPath;
   policy::LegacyTlsPolicy legacyTls;  // timestamps as Unix seconds
   TraceConfig trace;
+  AdminConfig admin;
   std::string sourcePath;             // file it came from, "" for the embedded default
 };
 
@@ -119,6 +128,11 @@ Config loadConfigFile(const std::string& path, std::vector<ConfigError>& errors)
 // "/tenants: /etc/smtpgate/tenants.json: /tenants/0/domains/1: must be a DNS name".
 void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors);
 
+// Reads the admin token of `config.admin.tokenFile`: its first line without surrounding
+// spaces. Returns "" and sets `error` when the file cannot be read or the token is shorter than
+// 16 characters or holds anything but printable ASCII.
+std::string readAdminToken(const std::string& tokenFile, std::string& error);
+
 const char* endpointName(EndpointKind kind);  // "strict", "legacy", "by-sni"
 const char* tlsModeName(TlsMode mode);        // "starttls", "implicit"
 
@@ -128,6 +142,11 @@ const char* tlsModeName(TlsMode mode);        // "starttls", "implicit"
 bool parseListenAddress(std::string_view text, ListenAddress& out, std::string& error);
 // LDH labels of 1..63 characters separated by dots, at most 253 characters, no trailing dot.
 bool isDnsName(std::string_view name);
+
+// The configuration that the `report` and `tenant` commands read: `configPath`, else
+// $SMTPGATE_CONFIG, else /etc/smtpgate/smtpgate.json when it exists, else the embedded default
+// (under the current directory). Errors go to stderr as "smtpgate COMMAND: PATH: error".
+bool loadCommandConfig(const std::string& configPath, const char* command, Config& config);
 
 // The configuration used when none is given (SPEC section 9), as JSON (for
 // `smtpgate run --print-default`) and parsed, with relative paths resolved against `baseDir`.

@@ -1,11 +1,15 @@
-// checkConfigFiles: the part of `check-config` that touches the file system.
+// checkConfigFiles: the part of `check-config` that touches the file system; and the
+// file-system side of the commands' configuration (lookup, admin token).
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "gateway/config.h"
 #include "gateway/json_validator.h"
@@ -89,6 +93,60 @@ void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors) {
       }
     }
   }
+
+  if (config.admin.enabled) {
+    std::string error;
+    if (readAdminToken(config.admin.tokenFile, error).empty()) {
+      errors.push_back({"/admin/token_file", error});
+    }
+  }
+}
+
+bool loadCommandConfig(const std::string& configPath, const char* command, Config& config) {
+  std::string path = configPath;
+  if (path.empty()) {
+    const char* env = std::getenv("SMTPGATE_CONFIG");
+    std::error_code ec;
+    if (env && *env) {
+      path = env;
+    } else if (std::filesystem::exists("/etc/smtpgate/smtpgate.json", ec)) {
+      path = "/etc/smtpgate/smtpgate.json";
+    }
+  }
+  if (path.empty()) {
+    config = embeddedDefaultConfig(std::filesystem::current_path().string());
+    return true;
+  }
+  std::vector<ConfigError> errors;
+  config = loadConfigFile(path, errors);
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "smtpgate %s: %s: %s\n", command, path.c_str(), e.str().c_str());
+  }
+  return errors.empty();
+}
+
+std::string readAdminToken(const std::string& tokenFile, std::string& error) {
+  std::string text;
+  if (!json_schema::readFile(tokenFile, text, error)) {
+    return "";
+  }
+  std::string token = text.substr(0, text.find('\n'));
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+    token.pop_back();
+  }
+  std::size_t start = token.find_first_not_of(" \t");
+  token = start == std::string::npos ? "" : token.substr(start);
+  for (char c : token) {
+    if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f) {
+      error = tokenFile + ": the token must be printable ASCII without spaces";
+      return "";
+    }
+  }
+  if (token.size() < 16) {
+    error = tokenFile + ": the token must be at least 16 characters";
+    return "";
+  }
+  return token;
 }
 
 }  // namespace smtpgate

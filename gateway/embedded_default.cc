@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -68,10 +69,10 @@ std::string readFile(const std::string& path) {
   return text;
 }
 
-std::string randomPassword() {
+std::string randomPassword(std::size_t length = 16) {
   static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  uint8_t bytes[16];
-  RAND_bytes(bytes, sizeof bytes);
+  std::vector<uint8_t> bytes(length);
+  RAND_bytes(bytes.data(), bytes.size());
   std::string out;
   for (uint8_t b : bytes) {
     out += alphabet[b % (sizeof alphabet - 1)];
@@ -134,6 +135,13 @@ std::string prepareEmbeddedDefault(const Config& config, std::string& banner) {
     }
   }
 
+  if (config.admin.enabled && !fs::exists(config.admin.tokenFile)) {
+    std::string e = writeFile(config.admin.tokenFile, randomPassword(32) + "\n", 0600);
+    if (!e.empty()) {
+      return e;
+    }
+  }
+
   banner += "smtpgate is running on its embedded default configuration:\n";
   for (const auto& l : config.listeners) {
     banner += fmt::format("  {:<16} {:<16} {:<9} endpoint {}\n", l.name, l.listen.str(),
@@ -150,6 +158,10 @@ std::string prepareEmbeddedDefault(const Config& config, std::string& banner) {
     for (std::string line; std::getline(tenants, line);) {
       banner += "                   " + line + "\n";
     }
+  }
+  if (config.admin.enabled) {
+    banner += fmt::format("  admin            http://{}/ (bearer token in {})\n",
+                          config.admin.listen.str(), config.admin.tokenFile);
   }
   std::string cred = readFile(credentials);
   if (!cred.empty()) {

@@ -1,6 +1,7 @@
 #include "gateway/report.h"
 
 #include "gateway/time_format.h"
+#include "policy/ip_address.h"
 
 #include <sqlite3.h>
 
@@ -130,6 +131,14 @@ std::string whereClause(const ReportQuery& q, int64_t untilMs, const char* timeC
     sql += " AND endpoint = ?";
     params.push_back(Param::text(q.endpoint));
   }
+  if (!q.clientIp.empty()) {
+    sql += " AND client_ip = ?";
+    params.push_back(Param::text(q.clientIp));
+  }
+  if (!q.day.empty()) {
+    sql += " AND day = ?";
+    params.push_back(Param::text(q.day));
+  }
   if (!q.tls.empty()) {
     sql += " AND tls_version IN (";
     for (std::size_t n = 0; n < q.tls.size(); ++n) {
@@ -187,10 +196,22 @@ Json versionsObject(const std::map<std::string, int64_t>& counts) {
   return out;
 }
 
-Json emptyReport(ReportQuery::By by) {
-  switch (by) {
+// {"total": N, "offset": O, "limit": L, KEY: [...]} — the keys of a paged list.
+Json pagedList(const char* key, Json rows, int64_t total, const ReportQuery& q) {
+  Json out = Json::object();
+  out["total"] = total;
+  out["offset"] = q.offset;
+  out["limit"] = q.limit;
+  out[key] = std::move(rows);
+  return out;
+}
+
+Json emptyReport(const ReportQuery& q) {
+  switch (q.by) {
     case ReportQuery::By::Client:
-      return Json{{"clients", Json::array()}};
+      return pagedList("clients", Json::array(), 0, q);
+    case ReportQuery::By::Message:
+      return pagedList("messages", Json::array(), 0, q);
     case ReportQuery::By::Sender:
       return Json{{"senders", Json::array()}};
     case ReportQuery::By::Day:
@@ -337,8 +358,13 @@ Json reportByClient(const Database& db, const ReportQuery& q, int64_t untilMs,
     }
     return a.second.lastMs > b.second.lastMs;  // then the key order of the map
   });
+  const auto total = static_cast<int64_t>(sorted.size());
+  const auto first = static_cast<std::size_t>(std::min(q.offset, total));
+  const auto last = q.limit > 0 ? static_cast<std::size_t>(std::min(q.offset + q.limit, total))
+                                : sorted.size();
   Json list = Json::array();
-  for (const auto& [key, row] : sorted) {
+  for (std::size_t n = first; n < last; ++n) {
+    const auto& [key, row] = sorted[n];
     Json c = Json::object();
     c["client_ip"] = std::get<0>(key);
     c["ehlo"] = std::get<1>(key);
@@ -352,7 +378,53 @@ Json reportByClient(const Database& db, const ReportQuery& q, int64_t untilMs,
     c["last_rule"] = row.lastRule;
     list.push_back(std::move(c));
   }
-  return Json{{"clients", std::move(list)}};
+  return pagedList("clients", std::move(list), total, q);
+}
+
+Json reportMessages(const Database& db, const ReportQuery& q, int64_t untilMs,
+                    std::string& error) {
+  int64_t total = 0;
+  {
+    std::vector<Param> params;
+    std::string sql = "SELECT COUNT(*) FROM messages" +
+                      whereClause(q, untilMs, "received_ms", params);
+    Statement st(db, sql, params, error);
+    if (st.next()) {
+      total = st.integer(0);
+    }
+  }
+  std::vector<Param> params;
+  std::string sql =
+      "SELECT id, received_ms, session_id, listener, endpoint, client_ip, ehlo, tls_version,"
+      " tls_cipher, auth_user, tenant, sender, rcpt_count, size, rule, reply, queue_id"
+      " FROM messages" +
+      whereClause(q, untilMs, "received_ms", params) +
+      " ORDER BY received_ms DESC, id DESC LIMIT ? OFFSET ?";
+  params.push_back(Param::integer(q.limit > 0 ? q.limit : -1));  // -1: no limit in SQLite
+  params.push_back(Param::integer(q.offset));
+  Statement st(db, sql, params, error);
+  Json list = Json::array();
+  static const char* const kText[] = {"session_id", "listener", "endpoint", "client_ip",
+                                      "ehlo", "tls_version", "tls_cipher", "auth_user",
+                                      "tenant", "sender"};
+  while (st.next()) {
+    Json m = Json::object();
+    m["id"] = st.integer(0);
+    m["time"] = isoUtcMillis(st.integer(1));
+    for (int n = 0; n < 10; ++n) {
+      m[kText[n]] = st.text(2 + n);
+    }
+    m["rcpt_count"] = st.integer(12);
+    m["size"] = st.integer(13);
+    m["rule"] = st.text(14);
+    m["reply"] = st.text(15);
+    m["queue_id"] = st.text(16);
+    list.push_back(std::move(m));
+  }
+  if (!error.empty()) {
+    return nullptr;
+  }
+  return pagedList("messages", std::move(list), total, q);
 }
 
 Json reportBySender(const Database& db, const ReportQuery& q, int64_t untilMs,
@@ -411,7 +483,7 @@ nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQu
   error.clear();
   std::error_code ec;
   if (!std::filesystem::exists(databasePath, ec)) {
-    return emptyReport(q.by);  // nothing recorded yet
+    return emptyReport(q);  // nothing recorded yet
   }
   Database db;
   if (!db.open(databasePath, error)) {
@@ -426,7 +498,7 @@ nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQu
       return nullptr;
     }
     if (st.integer(0) < 2) {
-      return emptyReport(q.by);
+      return emptyReport(q);
     }
   }
   const int64_t untilMs = q.untilMs == 0 ? nowMs() : q.untilMs;
@@ -435,6 +507,8 @@ nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQu
       return reportByClient(db, q, untilMs, error);
     case ReportQuery::By::Sender:
       return reportBySender(db, q, untilMs, error);
+    case ReportQuery::By::Message:
+      return reportMessages(db, q, untilMs, error);
     case ReportQuery::By::Day:
       break;
   }
@@ -491,6 +565,59 @@ bool parseTlsList(std::string_view text, std::vector<std::string>& out, std::str
     }
     start = comma + 1;
   }
+}
+
+bool parseReportBy(std::string_view text, ReportQuery::By& by, std::string& error) {
+  static const std::pair<std::string_view, ReportQuery::By> kNames[] = {
+      {"day", ReportQuery::By::Day},
+      {"client", ReportQuery::By::Client},
+      {"sender", ReportQuery::By::Sender},
+      {"message", ReportQuery::By::Message}};
+  for (const auto& [name, value] : kNames) {
+    if (text == name) {
+      by = value;
+      return true;
+    }
+  }
+  error = fmt::format("by {}: must be day, client, sender or message", text);
+  return false;
+}
+
+bool parseReportFilters(ReportQuery& q, std::string_view limit, std::string_view offset,
+                        std::string& error) {
+  if (!q.clientIp.empty()) {
+    auto ip = policy::IpAddress::parse(q.clientIp);
+    if (!ip) {
+      error = fmt::format("client '{}' is not an IPv4 or IPv6 address", q.clientIp);
+      return false;
+    }
+    q.clientIp = ip->str();
+  }
+  int64_t dayStart = 0;
+  if (!q.day.empty() && (!parseSince(q.day, 0, dayStart, error) || q.day.size() != 10)) {
+    error = fmt::format("date '{}' is not a date such as 2026-11-27", q.day);
+    return false;
+  }
+  auto number = [&error](std::string_view text, const char* name, int64_t low, int64_t high,
+                         int64_t& out) {
+    if (text.empty()) {
+      return true;
+    }
+    int64_t n = 0;
+    bool ok = text.size() <= 9;
+    for (char c : text) {
+      ok = ok && c >= '0' && c <= '9';
+      n = ok ? n * 10 + (c - '0') : n;
+    }
+    if (!ok || n < low || n > high) {
+      error = fmt::format("{} '{}' must be a number {}..{}", name, text, low, high);
+      return false;
+    }
+    out = n;
+    return true;
+  };
+  return number(limit, "limit", 1, 100000, q.limit) &&
+         number(offset, "offset", 0, 100000000, q.offset);
 }
 
 }  // namespace smtpgate

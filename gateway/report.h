@@ -19,7 +19,12 @@ struct ReportQuery {
   std::string tenant;   // "" = every tenant
   std::string endpoint;  // "strict" | "legacy", "" = both
   std::vector<std::string> tls;  // "none", "1.0", "1.1", "1.2", "1.3"; empty = all
-  enum class By { Day, Client, Sender } by = By::Day;
+  std::string clientIp;  // "" = every client
+  std::string day;       // "2026-11-27": only that UTC day; "" = the whole range
+  // Paging of the client and message lists: `limit` rows from `offset` (0 = all rows).
+  int64_t limit = 0;
+  int64_t offset = 0;
+  enum class By { Day, Client, Sender, Message } by = By::Day;
 };
 
 // The five TLS versions in report order: "none", "1.0", "1.1", "1.2", "1.3".
@@ -40,6 +45,12 @@ const std::vector<std::string>& reportVersions();
 //              session; the clients with the most TLS 1.0/1.1 sessions first, then by messages.
 //   by sender: {"senders": [{"sender", "messages", "versions": {"1.2": 5}, "last_seen"}]}
 //              most messages first.
+//   by message: {"total": N, "offset": 0, "limit": 100, "messages": [{"id", "time",
+//               "session_id", "listener", "endpoint", "client_ip", "ehlo", "tls_version",
+//               "tls_cipher", "auth_user", "tenant", "sender", "rcpt_count", "size", "rule",
+//               "reply", "queue_id"}]} — the accepted messages themselves, newest first.
+// The client list also carries "total", "offset" and "limit"; `total` counts the rows before
+// paging.
 // Times are ISO-8601 UTC ("2026-11-27T10:04:05Z"). Filters apply to sessions and messages
 // alike. On a database error returns null and sets `error`.
 nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQuery& q,
@@ -57,6 +68,14 @@ std::string formatCsv(const nlohmann::ordered_json& report, ReportQuery::By by);
 // versions. Both return false with a phrase in `error`.
 bool parseSince(std::string_view text, int64_t nowMs, int64_t& sinceMs, std::string& error);
 bool parseTlsList(std::string_view text, std::vector<std::string>& out, std::string& error);
+// "day" | "client" | "sender" | "message"; false with "by week: must be day, client, sender or
+// message" in `error`.
+bool parseReportBy(std::string_view text, ReportQuery::By& by, std::string& error);
+// Checks the query's client address (an IP literal, stored in the form the traces use) and
+// day (YYYY-MM-DD), and reads `limit` (1..100000, "" = none) and `offset` (0.., "" = 0).
+// One checker for the CLI and the admin API.
+bool parseReportFilters(ReportQuery& q, std::string_view limit, std::string_view offset,
+                        std::string& error);
 
 
 }  // namespace smtpgate

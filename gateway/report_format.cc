@@ -8,74 +8,13 @@
 #include <fmt/format.h>
 
 #include "gateway/report.h"
+#include "gateway/text_table.h"
 
 namespace smtpgate {
 namespace {
 
 using Json = nlohmann::ordered_json;
-using Row = std::vector<std::string>;
-
-// Client-supplied strings (EHLO, AUTH user, sender) must not reach a terminal as control
-// sequences.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-std::size_t displayWidth(const std::string& s) {
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    n += (c & 0xc0) != 0x80;  // count UTF-8 lead bytes, not continuation bytes
-  }
-  return n;
-}
-
-// Columns separated by two spaces; `numeric[i]` columns are right-aligned. No trailing blanks.
-std::string renderTable(const Row& header, const std::vector<Row>& rows,
-                        const std::vector<bool>& numeric) {
-  std::vector<std::size_t> width(header.size(), 0);
-  auto measure = [&](const Row& r) {
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      width[i] = std::max(width[i], displayWidth(r[i]));
-    }
-  };
-  measure(header);
-  for (const auto& r : rows) {
-    measure(r);
-  }
-  auto line = [&](const Row& r) {
-    std::string out;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      std::string pad(width[i] - displayWidth(r[i]), ' ');
-      if (i) {
-        out += "  ";
-      }
-      if (numeric[i]) {
-        out += pad + r[i];
-      } else if (i + 1 < r.size()) {
-        out += r[i] + pad;
-      } else {
-        out += r[i];
-      }
-    }
-    while (!out.empty() && out.back() == ' ') {
-      out.pop_back();
-    }
-    return out + "\n";
-  };
-  std::string out = line(header);
-  for (const auto& r : rows) {
-    out += line(r);
-  }
-  return out;
-}
+using Row = TextRow;
 
 std::string csvField(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) {
@@ -178,6 +117,23 @@ Row senderRow(const Json& s, bool forTable) {
   return r;
 }
 
+Row messageHeader() {
+  return {"time", "client_ip", "ehlo", "auth_user", "tenant", "endpoint", "tls_version",
+          "tls_cipher", "sender", "rcpt_count", "size", "queue_id", "session_id"};
+}
+
+Row messageRow(const Json& m, bool forTable) {
+  Row r;
+  for (const auto& key : messageHeader()) {
+    const Json& v = m.contains(key) ? m[key] : Json();
+    std::string s = v.is_number() ? std::to_string(v.get<int64_t>())
+                    : v.is_string() ? v.get<std::string>()
+                                    : std::string();
+    r.push_back(forTable ? (key == "sender" && s.empty() ? "<>" : orDash(s)) : s);
+  }
+  return r;
+}
+
 const Json& listOf(const Json& report, const char* key) {
   static const Json empty = Json::array();
   return report.is_object() && report.contains(key) && report[key].is_array() ? report[key]
@@ -217,6 +173,13 @@ std::string formatTable(const nlohmann::ordered_json& report, ReportQuery::By by
         rows.push_back(senderRow(s, true));
       }
       return renderTable(header, rows, numericColumns(header, countColumns()));
+    }
+    case ReportQuery::By::Message: {
+      Row header = messageHeader();
+      for (const auto& m : listOf(report, "messages")) {
+        rows.push_back(messageRow(m, true));
+      }
+      return renderTable(header, rows, numericColumns(header, {"rcpt_count", "size"}));
     }
     case ReportQuery::By::Day:
       break;
@@ -260,6 +223,11 @@ std::string formatCsv(const nlohmann::ordered_json& report, ReportQuery::By by) 
         rows.push_back(senderRow(s, false));
       }
       return renderCsv(senderHeader(), rows);
+    case ReportQuery::By::Message:
+      for (const auto& m : listOf(report, "messages")) {
+        rows.push_back(messageRow(m, false));
+      }
+      return renderCsv(messageHeader(), rows);
     case ReportQuery::By::Day:
       break;
   }

@@ -1,8 +1,12 @@
 #include "gateway/server.h"
 
+#include <chrono>
 #include <csignal>
 #include <thread>
 
+#include "gateway/admin_api.h"
+#include "gateway/admin_page.h"
+#include "gateway/tenant_admin.h"
 #include "gateway/capability_probe.h"
 #include "gateway/log.h"
 
@@ -26,6 +30,7 @@ Server::Server(std::shared_ptr<const Runtime> runtime, Reloader reload)
 }
 
 Server::~Server() {
+  admin_.reset();
   for (auto& w : workers_) {
     w->join();
   }
@@ -63,6 +68,75 @@ std::string Server::bind() {
   return "";
 }
 
+std::string Server::startAdmin() {
+  auto runtime = runtime_.get();
+  const AdminConfig& admin = runtime->config.admin;
+  if (!admin.enabled) {
+    return "";
+  }
+  std::string error;
+  std::string token = readAdminToken(admin.tokenFile, error);
+  if (token.empty()) {
+    return "admin: " + error;
+  }
+  AdminContext context;
+  if (runtime->config.trace.sqlite) {
+    context.databasePath = runtime->config.stateDir + "/traces.sqlite";
+  }
+  context.flushTraces = [this] {
+    if (traces_) {
+      traces_->flush();
+    }
+  };
+  context.draining = [this] { return stopping_.load(); };
+  context.reload = [this] { return reload(); };
+  context.metricsText = [this] { return runtime_.metrics().prometheusText(traces_.get()); };
+  context.tenants = [this](const AdminRequest& request) {
+    // One change or reload at a time: a reload that read the tenants file before this change
+    // wrote it must not install the old tenants after the change was applied.
+    std::lock_guard<std::mutex> lock(updateMutex_);
+    // The tenants file of the configuration in force: a reload may name another one.
+    const auto runtime = runtime_.get();
+    TenantAdminContext tenants;
+    tenants.tenantsPath = runtime->config.tenantsPath;
+    tenants.auditPath = runtime->config.stateDir + "/audit.jsonl";
+    tenants.apply = [this](const policy::TenantDirectory& directory) {
+      installTenants(directory);
+    };
+    return handleTenantRequest(request, tenants);
+  };
+  context.asset = [](const std::string& path, AdminResponse& out) {
+    const AdminAsset* asset = findAdminAsset(path);
+    if (!asset) {
+      return false;
+    }
+    out.contentType = std::string(asset->contentType);
+    out.body = std::string(asset->body);
+    out.headers["Cache-Control"] = "no-cache";
+    return true;
+  };
+  auto handler = [this, context](const AdminRequest& request) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return handleAdminRequest(request, context, now);
+  };
+  admin_ = std::make_unique<AdminServer>(admin.listen, token, handler);
+  error = admin_->start();
+  if (!error.empty()) {
+    admin_.reset();
+    return error;
+  }
+  log::info("admin API on http://{}/", admin.listen.str());
+  return "";
+}
+
+void Server::installTenants(const policy::TenantDirectory& tenants) {
+  auto next = std::make_shared<Runtime>(*runtime_.get());
+  next->tenants = tenants;
+  runtime_.set(std::move(next));
+}
+
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
   for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
@@ -97,6 +171,7 @@ int Server::run() {
   for (auto& w : workers_) {
     w->join();
   }
+  admin_.reset();
   log::info("smtpgate stopped");
   return 0;
 }
@@ -104,21 +179,27 @@ int Server::run() {
 void Server::onSignal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Server*>(handle->data);
   if (signum == SIGHUP) {
+    log::info("SIGHUP");
     self->reload();
     return;
   }
   self->stop(self->stopping_);
 }
 
-void Server::reload() {
+std::vector<std::string> Server::reload() {
   if (stopping_) {
-    return;
+    return {"the gateway is stopping"};
   }
-  log::info("SIGHUP: reloading configuration");
-  auto fresh = reloader_ ? reloader_() : nullptr;
+  std::lock_guard<std::mutex> lock(updateMutex_);
+  log::info("reloading configuration");
+  std::vector<std::string> errors;
+  auto fresh = reloader_ ? reloader_(errors) : nullptr;
   if (!fresh) {
     log::error("reload refused: the running configuration stays in force");
-    return;
+    if (errors.empty()) {
+      errors.push_back("the configuration could not be loaded; see the gateway's log");
+    }
+    return errors;
   }
   const auto& before = runtime_.get()->config;
   bool listenersChanged = fresh->config.listeners.size() != before.listeners.size();
@@ -128,8 +209,19 @@ void Server::reload() {
   if (listenersChanged) {
     log::warning("reload: listener addresses changed; they take effect at the next restart");
   }
+  if (admin_ && fresh->config.admin.enabled) {
+    if (fresh->config.admin.listen.str() != before.admin.listen.str()) {
+      log::warning("reload: the admin address changed; it takes effect at the next restart");
+    }
+    std::string error;
+    std::string token = readAdminToken(fresh->config.admin.tokenFile, error);
+    if (!token.empty()) {
+      admin_->setToken(std::move(token));  // a rotated token is in force at once
+    }
+  }
   runtime_.set(std::move(fresh));
   log::info("reload done: new sessions use the new configuration");
+  return {};
 }
 
 void Server::stop(bool now) {

@@ -2,11 +2,14 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "gateway/admin_server.h"
 #include "gateway/admission.h"
 #include "gateway/trace_store.h"
 #include "gateway/worker.h"
@@ -19,8 +22,9 @@ namespace smtpgate {
 //           timeouts_s.drain, then 421 them; a second SIGTERM/SIGINT: 421 at once.
 class Server {
  public:
-  // `reload` builds a fresh runtime, or returns null after logging why.
-  using Reloader = std::function<std::shared_ptr<const Runtime>()>;
+  // `reload` builds a fresh runtime, or returns null after logging why and appending it to
+  // the errors.
+  using Reloader = std::function<std::shared_ptr<const Runtime>(std::vector<std::string>&)>;
   Server(std::shared_ptr<const Runtime> runtime, Reloader reload);
   ~Server();
 
@@ -29,16 +33,25 @@ class Server {
   std::string openTraces();
   // Binds every listener in every worker. Returns "" or the error.
   std::string bind();
+  // Starts the admin HTTP server when the configuration has one. Returns "" or the error.
+  std::string startAdmin();
+  // Thread-safe (signal handler and admin API): rebuilds the runtime; returns the errors of a
+  // refused reload (the running configuration stays), empty on success.
+  std::vector<std::string> reload();
+
   // Runs until all workers ended after a stop signal. Returns the exit code.
   int run();
 
  private:
   static void onSignal(uv_signal_t* handle, int signum);
   static void onPoll(uv_timer_t* timer);
-  void reload();
   void stop(bool now);
+  // New decisions use these tenants from now on (the admin API wrote them). Caller holds
+  // updateMutex_.
+  void installTenants(const policy::TenantDirectory& tenants);
 
   RuntimeHolder runtime_;
+  std::mutex updateMutex_;  // one reload or tenant change at a time
   std::unique_ptr<TraceStore> traces_;  // destroyed after the workers: it flushes last
   Reloader reloader_;
   Admission admission_;
@@ -46,7 +59,8 @@ class Server {
   uv_loop_t loop_{};
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_timer_t poll_{};
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<AdminServer> admin_;  // stopped first: its handlers use the rest
 };
 
 unsigned workerCount(uint32_t configured);

@@ -85,6 +85,7 @@ std::string Worker::bind() {
       return fmt::format("listener {}: cannot listen on {}: {}", config.name,
                          config.listen.str(), uv_strerror(rc));
     }
+    runtime_.metrics().addListener(config.name);
     listeners_.push_back(std::move(listener));
   }
   return "";
@@ -206,6 +207,7 @@ void Worker::accept(Listener& listener) {
     connection->abort();
     return;
   }
+  metrics().connectionAccepted(listener.config.name);
   sockaddr_storage peer{};
   int len = sizeof peer;
   uv_tcp_getpeername(connection->tcp(), reinterpret_cast<sockaddr*>(&peer), &len);
@@ -217,6 +219,9 @@ void Worker::accept(Listener& listener) {
     const char* what = verdict == Admission::Verdict::TooManyTotal ? "too many connections"
                                                                      : "too many connections from your IP";
     log::warning("refused [{}]:{} on {}: {}", ip, port, listener.config.name, what);
+    metrics().connectionRefused(verdict == Admission::Verdict::TooManyTotal
+                                    ? Metrics::Refusal::MaxConnections
+                                    : Metrics::Refusal::MaxConnectionsPerIp);
     // A plaintext 421 is readable on STARTTLS listeners; implicit-TLS clients cannot read
     // it, so they are simply closed.
     if (listener.config.tls == TlsMode::StartTls) {
@@ -227,10 +232,14 @@ void Worker::accept(Listener& listener) {
     connection->abort();
     return;
   }
+  metrics().sessionStarted();
   connection->start(ip, port);
 }
 
 void Worker::connectionGone(ClientConnection* connection) {
+  if (connection->admitted()) {
+    metrics().sessionEnded();
+  }
   connections_.erase(connection);
   --connectionCount_;
   delete connection;

@@ -14,6 +14,7 @@
 
 #include "gateway/admission.h"
 #include "gateway/capability_cache.h"
+#include "gateway/metrics.h"
 #include "gateway/runtime.h"
 
 namespace smtpgate {
@@ -33,11 +34,14 @@ class RuntimeHolder {
   // The trace store (null when traces are off); outlives the workers. Set before they start.
   TraceStore* traces() const { return traces_; }
   void setTraces(TraceStore* traces) { traces_ = traces; }
+  // The counters of GET /metrics; like the capabilities, they survive reloads.
+  Metrics& metrics() { return metrics_; }
 
  private:
   std::shared_ptr<const Runtime> runtime_;
   CapabilityCache capabilities_;
   TraceStore* traces_ = nullptr;
+  Metrics metrics_;
 };
 
 // One event-loop thread with its own listening sockets (SO_REUSEPORT when there are several
@@ -64,6 +68,7 @@ class Worker {
   std::shared_ptr<const Runtime> currentRuntime() const { return runtime_.get(); }
   CapabilityCache& backendCapabilities() { return runtime_.backendCapabilities(); }
   TraceStore* traces() const { return runtime_.traces(); }
+  Metrics& metrics() { return runtime_.metrics(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
   void connectionGone(ClientConnection* connection);

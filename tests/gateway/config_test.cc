@@ -54,6 +54,9 @@ TEST_CASE("embedded default validates and matches SPEC section 9") {
   CHECK_FALSE(c.legacyTls.strictCutoff.has_value());
   CHECK(c.legacyTls.afterCutoff == policy::AfterCutoff::RefuseHandshake);
   CHECK(c.legacyTls.helpUrl == "https://aka.ms/smtp_auth_tls");
+  CHECK(c.admin.enabled);
+  CHECK(c.admin.listen.str() == "127.0.0.1:8025");
+  CHECK(c.admin.tokenFile == "/srv/gw/var/admin.token");
 
   // The knobs it spells out are the built-in defaults.
   Config d;
@@ -238,7 +241,6 @@ TEST_CASE("unknown keys anywhere are errors") {
 }
 
 TEST_CASE("keys of later stages are refused, not ignored") {
-  CHECK(errorsOf(R"({"admin": {}})") == one("/admin: not supported by this version"));
   CHECK(errorsOf(R"({"user": "smtpgate"})") == one("/user: not supported by this version"));
   CHECK(errorsOf(withListener(
             R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": []}})")) ==
@@ -569,4 +571,53 @@ TEST_CASE("checkConfigFiles accepts good files and creates the spool") {
   checkConfigFiles(c, errors);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].pointer == "/certificates/0/cert");
+}
+
+TEST_CASE("admin: listen and token_file, both required, address unique") {
+  std::vector<ConfigError> errors;
+  Config off = parseConfig("{}", "/etc/sg", errors);
+  CHECK_FALSE(off.admin.enabled);  // no admin API unless configured
+
+  Config c = parseConfig(R"({"admin": {"listen": "[::1]:8025", "token_file": "admin.token"}})",
+                         "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.admin.enabled);
+  CHECK(c.admin.listen.str() == "[::1]:8025");
+  CHECK(c.admin.tokenFile == "/etc/sg/admin.token");
+
+  CHECK(errorsOf(R"({"admin": {"listen": "127.0.0.1:8025"}})") ==
+        one("/admin: \"token_file\" is required"));
+  CHECK(errorsOf(R"({"admin": {"token_file": "t"}})") == one("/admin: \"listen\" is required"));
+  CHECK(errorsOf(R"({"admin": {"listen": "127.0.0.1:0", "token_file": "t"}})") ==
+        one("/admin/listen: port must be 1..65535"));
+  CHECK(errorsOf(R"({"admin": {"listen": "127.0.0.1:25", "token_file": "t", "x": 1}})") ==
+        one("/admin/x: unknown key"));
+  CHECK(errorsOf(R"({"certificates": [{"cert": "c.pem", "key": "c.key"}],
+                     "listeners": [{"name": "a", "listen": "127.0.0.1:25"}],
+                     "admin": {"listen": "127.0.0.1:25", "token_file": "t"}})") ==
+        one("/admin/listen: duplicate address 127.0.0.1:25 (also /listeners/0/listen)"));
+}
+
+TEST_CASE("admin token file: one printable line of at least 16 characters") {
+  testing::TempDir dir;
+  std::string error;
+  dir.write("good", "  0123456789abcdef0123  \nsecond line ignored\n");
+  CHECK(readAdminToken(dir.path + "/good", error) == "0123456789abcdef0123");
+  dir.write("short", "0123456789\n");
+  CHECK(readAdminToken(dir.path + "/short", error).empty());
+  CHECK(error == dir.path + "/short: the token must be at least 16 characters");
+  dir.write("space", "0123456789 abcdef0123\n");
+  CHECK(readAdminToken(dir.path + "/space", error).empty());
+  CHECK(error == dir.path + "/space: the token must be printable ASCII without spaces");
+  CHECK(readAdminToken(dir.path + "/missing", error).empty());
+  CHECK(error.find("cannot read " + dir.path + "/missing") == 0);
+
+  std::vector<ConfigError> errors;
+  Config c = parseConfig(R"({"admin": {"listen": "127.0.0.1:8025", "token_file": "short"}})",
+                         dir.path, errors);
+  REQUIRE(errors.empty());
+  checkConfigFiles(c, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].str() ==
+        "/admin/token_file: " + dir.path + "/short: the token must be at least 16 characters");
 }

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -350,7 +351,7 @@ TEST_CASE("report: a missing database or one without tables is all zeros") {
                     R"("percent":{"none":0.0,"1.0":0.0,"1.1":0.0,"1.2":0.0,"1.3":0.0},)"
                     R"("decisions":{}},"days":[]})");
   CHECK(runReport(dir.path + "/none.sqlite", by(ReportQuery::By::Client), error).dump() ==
-        R"({"clients":[]})");
+        R"({"total":0,"offset":0,"limit":0,"clients":[]})");
   CHECK(runReport(dir.path + "/none.sqlite", by(ReportQuery::By::Sender), error).dump() ==
         R"({"senders":[]})");
   {
@@ -400,4 +401,83 @@ TEST_CASE("report: parseSince and parseTlsList") {
   CHECK(error.find("'1.4'") != std::string::npos);
   CHECK_FALSE(parseTlsList("1.0,", tls, error));
   CHECK_FALSE(parseTlsList("", tls, error));
+}
+
+TEST_CASE("report by message: the drill-down, newest first, paged, with filters") {
+  Fixture f;
+  ReportQuery q = by(ReportQuery::By::Message);
+  q.tls = {"1.0"};
+  Json all = f.run(q);
+  CHECK(all["total"] == 7);
+  REQUIRE(all["messages"].size() == 7);
+  CHECK(all["messages"][0]["session_id"] == "s2");  // day 2 first
+  CHECK(all["messages"][0]["client_ip"] == "192.0.2.10");
+  CHECK(all["messages"][0]["ehlo"] == "printer.example");
+  CHECK(all["messages"][0]["auth_user"] == "scanner@acme.example");
+  CHECK(all["messages"][0]["tls_version"] == "1.0");
+  CHECK(all["messages"][0]["queue_id"] == "Q");
+  CHECK(all["messages"][0]["time"].get<std::string>().size() == 24);  // ...T09:00:03.000Z
+  CHECK(all["messages"][6]["session_id"] == "s1");
+
+  q.limit = 3;
+  q.offset = 6;
+  Json last = f.run(q);
+  CHECK(last["total"] == 7);
+  CHECK(last["limit"] == 3);
+  CHECK(last["offset"] == 6);
+  REQUIRE(last["messages"].size() == 1);
+  CHECK(last["messages"][0]["id"] == all["messages"][6]["id"]);
+
+  ReportQuery day = by(ReportQuery::By::Message);
+  day.day = utcDay(kDay1);
+  day.clientIp = "198.51.100.5";
+  CHECK(f.run(day)["total"] == 20);
+  day.day = utcDay(kDay2);
+  CHECK(f.run(day)["total"] == 0);
+
+  // The CSV export has the columns of the drill-down.
+  std::string csv = formatCsv(all, ReportQuery::By::Message);
+  CHECK(csv.rfind("time,client_ip,ehlo,auth_user,tenant,endpoint,tls_version,tls_cipher,sender,"
+                  "rcpt_count,size,queue_id,session_id\r\n", 0) == 0);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 8);
+  CHECK(formatTable(all, ReportQuery::By::Message).find("printer.example") != std::string::npos);
+}
+
+TEST_CASE("report by client: paging keeps the order and counts the whole list") {
+  Fixture f;
+  Json whole = f.run(by(ReportQuery::By::Client));
+  ReportQuery q = by(ReportQuery::By::Client);
+  q.limit = 2;
+  q.offset = 1;
+  Json page = f.run(q);
+  CHECK(page["total"] == whole["clients"].size());
+  REQUIRE(page["clients"].size() == 2);
+  CHECK(page["clients"][0] == whole["clients"][1]);
+  CHECK(page["clients"][1] == whole["clients"][2]);
+}
+
+TEST_CASE("report filters: client address, day, limit and offset are checked") {
+  std::string error;
+  ReportQuery q;
+  q.clientIp = "::ffff:192.0.2.10";
+  REQUIRE(parseReportFilters(q, "50", "10", error));
+  CHECK(q.clientIp == "192.0.2.10");  // the spelling the traces use
+  CHECK(q.limit == 50);
+  CHECK(q.offset == 10);
+
+  ReportQuery bad;
+  bad.clientIp = "192.0.2.300";
+  CHECK_FALSE(parseReportFilters(bad, "", "", error));
+  CHECK(error == "client '192.0.2.300' is not an IPv4 or IPv6 address");
+  ReportQuery badDay;
+  badDay.day = "2026-02-30";
+  CHECK_FALSE(parseReportFilters(badDay, "", "", error));
+  CHECK(error == "date '2026-02-30' is not a date such as 2026-11-27");
+  ReportQuery limits;
+  CHECK_FALSE(parseReportFilters(limits, "0", "", error));
+  CHECK(error == "limit '0' must be a number 1..100000");
+  CHECK_FALSE(parseReportFilters(limits, "100001", "", error));
+  CHECK_FALSE(parseReportFilters(limits, "", "-1", error));
+  CHECK(error == "offset '-1' must be a number 0..100000000");
+  CHECK_FALSE(parseReportFilters(limits, "1e3", "", error));
 }

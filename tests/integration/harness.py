@@ -4,6 +4,7 @@ smtplib, openssl s_client, swaks) pinned to TLS 1.0, 1.1, 1.2 or 1.3."""
 
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -11,6 +12,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 BIN = os.environ.get("SMTPGATE_BIN", os.path.join(os.path.dirname(__file__), "../../build/gateway/smtpgate"))
 
@@ -23,10 +26,7 @@ VERSIONS = {
 OPENSSL_FLAGS = {"1.0": "-tls1", "1.1": "-tls1_1", "1.2": "-tls1_2", "1.3": "-tls1_3"}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (one allocator for every test process)
 
 
 def client_context(version=None, ciphers=None):
@@ -78,7 +78,7 @@ class Gateway:
     """One smtpgate process with its own directory, configuration and ports."""
 
     def __init__(self, overrides=None, listeners=None, users=(("user@example.com", "secret"),),
-                 tenants=None):
+                 tenants=None, admin=False):
         self.dir = tempfile.mkdtemp(prefix="smtpgate-it-")
         self.ports = {"starttls": free_port(), "implicit": free_port(), "legacy": free_port(),
                       "plain": free_port()}
@@ -110,6 +110,16 @@ class Gateway:
             with open(self.tenants_path, "w") as f:
                 json.dump({"tenants": tenants}, f, indent=2)
             self.config["tenants"] = self.tenants_path
+        self.admin_token = None
+        if admin:
+            self.ports["admin"] = free_port()
+            self.admin_token = secrets.token_hex(16)
+            token_file = os.path.join(self.dir, "admin.token")
+            with open(token_file, "w") as f:
+                f.write(self.admin_token + "\n")
+            os.chmod(token_file, 0o600)
+            self.config["admin"] = {"listen": "127.0.0.1:%d" % self.ports["admin"],
+                                    "token_file": token_file}
         deep_merge(self.config, overrides or {})
         self.config_path = os.path.join(self.dir, "smtpgate.json")
         self.write_config()
@@ -136,14 +146,44 @@ class Gateway:
                 raise AssertionError("smtpgate exited with %s:\n%s" % (self.proc.returncode, self.output()))
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return self
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Listening is not enough: signals (SIGHUP in a test) are handled once "ready".
+            if " ready: " in self.output():
+                return self
+            time.sleep(0.02)
         raise AssertionError("smtpgate did not listen on %d:\n%s" % (port, self.output()))
 
     def output(self):
         with open(self.log_path) as f:
             return f.read()
+
+    @property
+    def admin_url(self):
+        return "http://127.0.0.1:%d" % self.ports["admin"]
+
+    def api(self, path, method="GET", body=None, token=True, headers=None, raw=False):
+        """One admin API request: (status, parsed JSON or text, response headers)."""
+        req = urllib.request.Request(self.admin_url + path, method=method)
+        if token:
+            req.add_header("Authorization", "Bearer %s" % (self.admin_token if token is True else token))
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, data=data, timeout=20) as resp:
+                status, payload, hdrs = resp.status, resp.read(), resp.headers
+        except urllib.error.HTTPError as e:
+            status, payload, hdrs = e.code, e.read(), e.headers
+        text = payload.decode("utf-8", "replace")
+        if not raw and hdrs.get("Content-Type", "").startswith("application/json"):
+            return status, json.loads(text), hdrs
+        return status, text, hdrs
 
     def signal(self, signum):
         self.proc.send_signal(signum)

@@ -74,10 +74,7 @@ POSTFIX_DAEMON_DIR = "/usr/lib/postfix/sbin"
 MAIL_UID_USER = "nobody"  # Postfix virtual(8) delivers as this user
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (one allocator for every test process)
 
 
 def find_program(name, dirs=("/usr/sbin", "/usr/bin", "/usr/lib/postfix/sbin", "/sbin", "/bin")):

@@ -154,7 +154,7 @@ class ReportCliTest(unittest.TestCase):
         with open(empty, "w") as f:
             json.dump({"state_dir": os.path.join(self.dir, "nothing-here")}, f)
         r = run("report", "--config", empty, "--format", "json", "--by", "client")
-        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {"clients": []}), r.stderr)
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {"total": 0, "offset": 0, "limit": 0, "clients": []}), r.stderr)
 
     def test_bad_options_exit_2(self):
         for args in (["--tls", "1.4"], ["--since", "banana"], ["--by", "week"],

@@ -1,9 +1,12 @@
 """Traces and the report end to end (SPEC section 7): a known mix of sessions through the real
-gateway, then `smtpgate report` gives exactly those counts, and the client inventory names the
-TLS 1.0 client's address, EHLO and AUTH user."""
+gateway, then the admin API, `/metrics` and `smtpgate report` all give exactly those counts, and
+the client inventory names the TLS 1.0 client's address, EHLO and AUTH user."""
 
 import base64
+import csv
+import io
 import json
+import re
 import subprocess
 import unittest
 
@@ -21,7 +24,8 @@ class TraceReportTest(unittest.TestCase):
         self.gw = Gateway(
             {"legacy_tls": {"speedbump": [{"from": "2020-01-01T00:00:00Z", "reject_percent": 100}]}},
             users=(("user@example.com", "secret"), ("alice@contoso.com", "pw")),
-            tenants=[{"id": "contoso", "domains": ["contoso.com"], "allow_legacy_tls_clients": False}])
+            tenants=[{"id": "contoso", "domains": ["contoso.com"], "allow_legacy_tls_clients": False}],
+            admin=True)
         self.gw.start()
 
     def session(self, port, version=None, source="127.0.0.1", ehlo="client.test", tls=True):
@@ -68,6 +72,42 @@ class TraceReportTest(unittest.TestCase):
         c = self.session("legacy", "1.2")
         c.expect("EHLO x", 250)
         self.assertEqual(c.cmd(plain("alice@contoso.com", "pw"))[0], 421)
+
+        expected = {"none": 2, "1.0": 7, "1.1": 3, "1.2": 40, "1.3": 10, "all": 62}
+        # The live gateway: the API's report, its drill-down, and the metrics.
+        status, api, _ = self.gw.api("/api/v1/report?since=1d")
+        self.assertEqual(status, 200, api)
+        self.assertEqual({k: api["totals"][k] for k in expected}, expected)
+        self.assertEqual(api["totals"]["decisions"], {"D3": 2, "D5": 1})
+        status, listed, _ = self.gw.api("/api/v1/messages?tls=1.0&limit=5")
+        self.assertEqual((status, listed["total"], len(listed["messages"])), (200, 7, 5))
+        self.assertEqual({m["client_ip"] for m in listed["messages"]}, {OLD_CLIENT})
+        status, page2, _ = self.gw.api("/api/v1/messages?tls=1.0&limit=5&offset=5")
+        self.assertEqual(len(page2["messages"]), 2)
+        self.assertFalse({m["id"] for m in listed["messages"]} & {m["id"] for m in page2["messages"]})
+        status, api_clients, _ = self.gw.api("/api/v1/clients?tls=1.0")
+        self.assertEqual(status, 200)
+        self.assertIn((OLD_CLIENT, "old-scanner", "user@example.com", 7),
+                      [(c["client_ip"], c["ehlo"], c["auth_user"], c["messages"]) for c in api_clients["clients"]])
+        status, text, headers = self.gw.api("/api/v1/messages?tls=1.0&format=csv")
+        self.assertEqual(status, 200)
+        self.assertIn("attachment", headers["Content-Disposition"])
+        rows = list(csv.DictReader(io.StringIO(text)))
+        self.assertEqual(len(rows), 7)
+        self.assertEqual({r["ehlo"] for r in rows}, {"old-scanner"})
+
+        status, metrics, _ = self.gw.api("/metrics")
+        self.assertEqual(status, 200)
+        by_version = {v: 0 for v in expected if v != "all"}
+        for labels, value in re.findall(r'^smtpgate_messages_total\{([^}]*)\} (\S+)$', metrics, re.M):
+            version = re.search(r'version="([^"]*)"', labels).group(1)
+            by_version[version] += int(float(value))
+        by_version["all"] = sum(by_version.values())
+        self.assertEqual(by_version, expected, metrics)
+        rules = {rule: int(float(value)) for rule, value in
+                 re.findall(r'^smtpgate_decisions_total\{rule="(D[1-7])"\} (\S+)$', metrics, re.M)}
+        self.assertEqual({k: v for k, v in rules.items() if v}, {"D3": 2, "D5": 1}, metrics)
+
         self.assertEqual(self.gw.stop(), 0)  # the store commits everything on the way out
 
         by_day = self.report()

@@ -142,6 +142,9 @@ AdminResponse handleAdminRequest(const AdminRequest& req, const AdminContext& ct
     if (!ctx.reload) {
       return AdminResponse::error(503, "reload is not available");
     }
+    if (ctx.draining && ctx.draining()) {
+      return AdminResponse::error(503, "the gateway is stopping");
+    }
     std::vector<std::string> errors = ctx.reload();
     if (errors.empty()) {
       return AdminResponse::json(dumpJson(Json{{"reloaded", true}}));

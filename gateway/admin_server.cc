@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <nlohmann/json.hpp>
 
 #include "gateway/log.h"
@@ -86,10 +87,11 @@ const char* reasonPhrase(int status) {
   }
 }
 
-// The X-Smtpgate-Actor header goes into the audit trail: printable ASCII only, bounded.
+// The X-Smtpgate-Actor header goes into the audit trail: printable ASCII only, and short enough
+// that the peer address appended after it always fits the trail's bound.
 std::string cleanActor(const char* header) {
   std::string out;
-  for (const char* p = header; p && *p && out.size() < 200; ++p) {
+  for (const char* p = header; p && *p && out.size() < 120; ++p) {
     unsigned char c = static_cast<unsigned char>(*p);
     out += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
   }
@@ -157,7 +159,8 @@ std::string AdminServer::start() {
 
 void AdminServer::stop() {
   if (thread_.joinable()) {
-    event_base_loopbreak(base_);
+    // loopexit, not loopbreak: it also ends a loop that has not started dispatching yet.
+    event_base_loopexit(base_, nullptr);
     thread_.join();
   }
   if (http_) {
@@ -176,8 +179,8 @@ void AdminServer::setToken(std::string token) {
 }
 
 bool AdminServer::authorized(const char* header) {
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (!header || std::strncmp(header, kBearer.data(), kBearer.size()) != 0) {
+  static constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive
+  if (!header || strncasecmp(header, kBearer.data(), kBearer.size()) != 0) {
     return false;
   }
   std::string_view given(header + kBearer.size());
@@ -202,6 +205,10 @@ void AdminServer::serve(evhttp_request* request) {
   std::size_t decodedLength = 0;
   char* decoded = rawPath ? evhttp_uridecode(rawPath, 0, &decodedLength) : nullptr;
   bool bad = decoded == nullptr || std::strlen(decoded) != decodedLength;
+  for (std::size_t i = 0; decoded && !bad && i < decodedLength; ++i) {
+    // A control character (%0a) has no place in a path and would forge lines of the log.
+    bad = static_cast<unsigned char>(decoded[i]) < 0x20 || decoded[i] == 0x7f;
+  }
   if (decoded) {
     req.path = decoded;
     std::free(decoded);

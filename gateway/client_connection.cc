@@ -184,6 +184,9 @@ void ClientConnection::onCiphertext(std::string_view bytes) {
   if (phase_ == Phase::Handshaking) {
     auto status = tls_->handshake();
     flushTls();
+    if (closing_) {
+      return;  // the write failed at once: closeHandles() has counted and closed everything
+    }
     if (status == tls::TlsEngine::Status::Error) {
       log::info("{} TLS handshake failed from [{}]:{}: {} (client offered up to {})", sessionId_,
                 clientIp_, clientPort_, tls_->lastError(),

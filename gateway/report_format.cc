@@ -1,11 +1,11 @@
 // The table and CSV renderings of a report (gateway/report.h).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gateway/report.h"
 #include "gateway/text_table.h"
@@ -16,8 +16,13 @@ namespace {
 using Json = nlohmann::ordered_json;
 using Row = TextRow;
 
-std::string csvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) {
+// RFC 4180 quoting. A field that a spreadsheet would run as a formula (=, +, -, @, TAB, CR first:
+// an EHLO name or sender is client-supplied) gets a leading apostrophe, the usual defence.
+std::string csvField(const std::string& field) {
+  const bool formula =
+      !field.empty() && std::string_view("=+-@\t\r").find(field[0]) != std::string_view::npos;
+  const std::string s = formula ? "'" + field : field;
+  if (!formula && s.find_first_of(",\"\r\n") == std::string::npos) {
     return s;
   }
   std::string out = "\"";
@@ -49,9 +54,7 @@ std::string number(const Json& j, const std::string& key) {
   return std::to_string(j.is_object() ? j.value(key, int64_t{0}) : int64_t{0});
 }
 
-std::string orDash(const std::string& s) {
-  return s.empty() ? "-" : printable(s);
-}
+std::string orDash(const std::string& s) { return s.empty() ? "-" : printable(s); }
 
 Row dayHeader() {
   Row h{"date"};
@@ -118,15 +121,16 @@ Row senderRow(const Json& s, bool forTable) {
 }
 
 Row messageHeader() {
-  return {"time", "client_ip", "ehlo", "auth_user", "tenant", "endpoint", "tls_version",
-          "tls_cipher", "sender", "rcpt_count", "size", "queue_id", "session_id"};
+  return {"time",     "client_ip",   "ehlo",       "auth_user", "tenant",
+          "endpoint", "tls_version", "tls_cipher", "sender",    "rcpt_count",
+          "size",     "queue_id",    "session_id"};
 }
 
 Row messageRow(const Json& m, bool forTable) {
   Row r;
   for (const auto& key : messageHeader()) {
     const Json& v = m.contains(key) ? m[key] : Json();
-    std::string s = v.is_number() ? std::to_string(v.get<int64_t>())
+    std::string s = v.is_number()   ? std::to_string(v.get<int64_t>())
                     : v.is_string() ? v.get<std::string>()
                                     : std::string();
     r.push_back(forTable ? (key == "sender" && s.empty() ? "<>" : orDash(s)) : s);
@@ -136,8 +140,7 @@ Row messageRow(const Json& m, bool forTable) {
 
 const Json& listOf(const Json& report, const char* key) {
   static const Json empty = Json::array();
-  return report.is_object() && report.contains(key) && report[key].is_array() ? report[key]
-                                                                              : empty;
+  return report.is_object() && report.contains(key) && report[key].is_array() ? report[key] : empty;
 }
 
 std::vector<bool> numericColumns(const Row& header, const std::vector<std::string>& numbers) {

@@ -6,9 +6,9 @@
 
 #include "gateway/admin_api.h"
 #include "gateway/admin_page.h"
-#include "gateway/tenant_admin.h"
 #include "gateway/capability_probe.h"
 #include "gateway/log.h"
+#include "gateway/tenant_admin.h"
 
 namespace smtpgate {
 
@@ -100,9 +100,7 @@ std::string Server::startAdmin() {
     TenantAdminContext tenants;
     tenants.tenantsPath = runtime->config.tenantsPath;
     tenants.auditPath = runtime->config.stateDir + "/audit.jsonl";
-    tenants.apply = [this](const policy::TenantDirectory& directory) {
-      installTenants(directory);
-    };
+    tenants.apply = [this](const policy::TenantDirectory& directory) { installTenants(directory); };
     return handleTenantRequest(request, tenants);
   };
   context.asset = [](const std::string& path, AdminResponse& out) {
@@ -148,6 +146,8 @@ int Server::run() {
   uv_signal_start(&sighup_, onSignal, SIGHUP);
   uv_timer_init(&loop_, &poll_);
   poll_.data = this;
+  uv_timer_init(&loop_, &reloadRetry_);
+  reloadRetry_.data = this;
   auto runtime = runtime_.get();
   if (runtime->config.relay) {
     // Learn the backend's capabilities before the first client's EHLO (at most
@@ -180,7 +180,7 @@ void Server::onSignal(uv_signal_t* handle, int signum) {
   auto* self = static_cast<Server*>(handle->data);
   if (signum == SIGHUP) {
     log::info("SIGHUP");
-    self->reload();
+    self->reloadFromSignal();
     return;
   }
   self->stop(self->stopping_);
@@ -191,6 +191,28 @@ std::vector<std::string> Server::reload() {
     return {"the gateway is stopping"};
   }
   std::lock_guard<std::mutex> lock(updateMutex_);
+  return reloadLocked();
+}
+
+void Server::onReloadRetry(uv_timer_t* timer) {
+  static_cast<Server*>(timer->data)->reloadFromSignal();
+}
+
+void Server::reloadFromSignal() {
+  if (stopping_) {
+    return;
+  }
+  // The main loop also handles SIGTERM: it never waits for a tenant change in progress on the
+  // admin thread; it comes back a moment later.
+  std::unique_lock<std::mutex> lock(updateMutex_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    uv_timer_start(&reloadRetry_, onReloadRetry, 100, 0);
+    return;
+  }
+  reloadLocked();
+}
+
+std::vector<std::string> Server::reloadLocked() {
   log::info("reloading configuration");
   std::vector<std::string> errors;
   auto fresh = reloader_ ? reloader_(errors) : nullptr;
@@ -209,6 +231,10 @@ std::vector<std::string> Server::reload() {
   if (listenersChanged) {
     log::warning("reload: listener addresses changed; they take effect at the next restart");
   }
+  if (fresh->config.admin.enabled != before.admin.enabled) {
+    log::warning("reload: the admin API is {} at the next restart",
+                 fresh->config.admin.enabled ? "started" : "stopped");
+  }
   if (admin_ && fresh->config.admin.enabled) {
     if (fresh->config.admin.listen.str() != before.admin.listen.str()) {
       log::warning("reload: the admin address changed; it takes effect at the next restart");
@@ -217,6 +243,8 @@ std::vector<std::string> Server::reload() {
     std::string token = readAdminToken(fresh->config.admin.tokenFile, error);
     if (!token.empty()) {
       admin_->setToken(std::move(token));  // a rotated token is in force at once
+    } else {
+      log::warning("reload: the admin token stays as it was: {}", error);
     }
   }
   runtime_.set(std::move(fresh));
@@ -254,7 +282,8 @@ void Server::onPoll(uv_timer_t* timer) {
   for (auto* h : {reinterpret_cast<uv_handle_t*>(&self->sigterm_),
                   reinterpret_cast<uv_handle_t*>(&self->sigint_),
                   reinterpret_cast<uv_handle_t*>(&self->sighup_),
-                  reinterpret_cast<uv_handle_t*>(&self->poll_)}) {
+                  reinterpret_cast<uv_handle_t*>(&self->poll_),
+                  reinterpret_cast<uv_handle_t*>(&self->reloadRetry_)}) {
     uv_close(h, nullptr);
   }
 }

@@ -45,13 +45,16 @@ class Server {
  private:
   static void onSignal(uv_signal_t* handle, int signum);
   static void onPoll(uv_timer_t* timer);
+  static void onReloadRetry(uv_timer_t* timer);
+  void reloadFromSignal();
+  std::vector<std::string> reloadLocked();  // caller holds updateMutex_
   void stop(bool now);
   // New decisions use these tenants from now on (the admin API wrote them). Caller holds
   // updateMutex_.
   void installTenants(const policy::TenantDirectory& tenants);
 
   RuntimeHolder runtime_;
-  std::mutex updateMutex_;  // one reload or tenant change at a time
+  std::mutex updateMutex_;              // one reload or tenant change at a time
   std::unique_ptr<TraceStore> traces_;  // destroyed after the workers: it flushes last
   Reloader reloader_;
   Admission admission_;
@@ -59,6 +62,7 @@ class Server {
   uv_loop_t loop_{};
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_timer_t poll_{};
+  uv_timer_t reloadRetry_{};  // SIGHUP while a tenant change holds updateMutex_
   std::atomic<bool> stopping_{false};
   std::unique_ptr<AdminServer> admin_;  // stopped first: its handlers use the rest
 };

@@ -16,6 +16,7 @@
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "gateway/log.h"
@@ -34,6 +35,7 @@ constexpr const char* kAuditPath = "/api/v1/audit";
 constexpr int kDefaultAuditLimit = 100;
 constexpr int kMaxAuditLimit = 10000;
 constexpr std::size_t kMaxActorLength = 200;
+constexpr std::chrono::seconds kLockWait{5};
 
 AdminResponse respond(int status, const Json& body) {
   AdminResponse r;
@@ -82,18 +84,32 @@ class TenantsLock {
       error = fmt::format("cannot open the lock file {}: {}", path_, errnoText(errno));
       return false;
     }
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        error = fmt::format("cannot lock {}: {}", path_, errnoText(errno));
+    // Bounded: a lock held for long (an offline edit stopped with Ctrl-Z, `flock ... vi`) must
+    // not freeze the admin thread, and with it /healthz.
+    const auto deadline = std::chrono::steady_clock::now() + kLockWait;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline) {
+        busy_ = errno == EWOULDBLOCK;
+        error = busy_ ? fmt::format(
+                            "the tenants file is being edited elsewhere ({} is locked); "
+                            "try again",
+                            path_)
+                      : fmt::format("cannot lock {}: {}", path_, errnoText(errno));
         return false;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return true;
   }
+  bool busy() const { return busy_; }
 
  private:
   std::string path_;
   int fd_ = -1;
+  bool busy_ = false;
 };
 
 // The tenants of a directory as JSON objects in the file's format (canonical: lower-cased
@@ -211,6 +227,19 @@ std::string inferAction(const Json& before, const Json& after) {
   return "set";
 }
 
+bool syncDirectory(const std::string& dir, std::string& error) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    error = fmt::format("cannot fsync the directory {}: {}", dir, errnoText(errno));
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
 // Same directory temp file, fsync, rename, fsync the directory: a crash leaves the old file or
 // the new one, never a mix. The old file's mode (and, when permitted, owner) is kept.
 bool writeAtomically(const std::string& path, const std::string& content, std::string& error) {
@@ -267,15 +296,12 @@ bool writeAtomically(const std::string& path, const std::string& content, std::s
     ::unlink(tmp.c_str());
     return false;
   }
-  int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd >= 0) {
-    ::fsync(dirFd);  // the rename itself is durable only once the directory is
-    ::close(dirFd);
-  }
-  return true;
+  // The rename itself is durable only once the directory is.
+  return syncDirectory(dir, error);
 }
 
-// One JSON line per change, appended in a single write and fsynced before the answer.
+// One JSON line per change, appended in a single write and fsynced before the answer; a new
+// file's directory is synced too, so that the file itself survives a power loss.
 bool appendAudit(const std::string& path, const Json& entry, std::string& error) {
   if (path.empty()) {
     return true;
@@ -298,6 +324,9 @@ bool appendAudit(const std::string& path, const Json& entry, std::string& error)
     }
     if (fd < 0 && errno == EEXIST) {
       fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    } else if (fd >= 0 && !syncDirectory(parent.empty() ? "." : parent.string(), error)) {
+      ::close(fd);
+      return false;
     }
   }
   if (fd < 0) {
@@ -538,7 +567,7 @@ AdminResponse editTenant(const TenantAdminContext& ctx, const std::string& id,
   TenantsLock lock(ctx.tenantsPath);
   std::string error;
   if (!lock.acquire(error)) {
-    return failure(500, error);
+    return failure(lock.busy() ? 503 : 500, error);
   }
   // Re-read inside the lock: whatever is on disk now (a hand edit, the other process's change)
   // is what this change builds on.
@@ -598,18 +627,27 @@ AdminResponse editTenant(const TenantAdminContext& ctx, const std::string& id,
                              {"audit", nullptr},
                              {"unchanged", true}});
   }
-  if (!writeAtomically(ctx.tenantsPath, tenantsToJson(directory), error)) {
-    return failure(500, error);
-  }
-  if (ctx.apply) {
-    ctx.apply(directory);
-  }
+  // The audit line goes first: a change on disk always has its line, even after a crash right
+  // after the rename. A write that fails afterwards gets a second line saying so.
   Json entry = {{"time", nowText()},  {"actor", cleanActor(actor)},
                 {"tenant", tenantId}, {"action", inferAction(before, after)},
                 {"old", before},      {"new", after}};
   if (!appendAudit(ctx.auditPath, entry, error)) {
     log::error("tenant {}: {}", tenantId, error);
-    return failure(500, fmt::format("the change was written and applied, but {}", error));
+    return failure(500, fmt::format("nothing was changed: {}", error));
+  }
+  if (!writeAtomically(ctx.tenantsPath, tenantsToJson(directory), error)) {
+    std::string ignored;
+    Json failed = entry;
+    failed["time"] = nowText();
+    failed["action"] = entry["action"].get<std::string>() + " failed";
+    failed["new"] = before;
+    failed["error"] = error;
+    appendAudit(ctx.auditPath, failed, ignored);
+    return failure(500, error);
+  }
+  if (ctx.apply) {
+    ctx.apply(directory);
   }
   log::info("tenant {}: {} by {}", tenantId, entry["action"].get<std::string>(),
             entry["actor"].get<std::string>());

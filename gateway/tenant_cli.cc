@@ -61,7 +61,6 @@ constexpr const char* kUsage =
     "exit status: 0 done, 1 operational error (gateway unreachable, refused, invalid change),\n"
     "2 bad usage.\n";
 
-
 struct Options {
   std::string configPath;
   bool offline = false;
@@ -110,7 +109,6 @@ std::vector<std::string> splitList(const std::string& text) {
   }
   return out;
 }
-
 
 // --- output --------------------------------------------------------------------------------
 
@@ -434,20 +432,44 @@ int planExceptionRemove(const std::string& id, const std::string& number, Plan& 
     return usageError("tenant exception remove " + id + " " + number +
                       ": N must be an exception index as 'tenant show' lists them (0, 1, ...)");
   }
+  // The first read decides which exception N is; when the change is retried after someone
+  // else's change (409), that same exception is looked up by content, never by position again.
   auto removed = std::make_shared<Json>();
   TenantMutation mutate = [id, n, removed](Json& t) {
     if (t.is_null()) {
       return TenantMutationError{404, fmt::format("no tenant \"{}\"", id)};
     }
-    std::size_t count = t.contains("exceptions") ? t["exceptions"].size() : 0;
-    if (n >= count) {
-      return TenantMutationError{
-          404, count == 0
-                   ? fmt::format("tenant \"{}\" has no exceptions", id)
-                   : fmt::format("tenant \"{}\" has no exception {} (0..{})", id, n, count - 1)};
+    Json& list = t["exceptions"];
+    if (!list.is_array()) {
+      list = Json::array();
     }
-    *removed = t["exceptions"][n];
-    t["exceptions"].erase(t["exceptions"].begin() + static_cast<std::ptrdiff_t>(n));
+    auto sameAs = [](Json a, Json b) {
+      a.erase("index");
+      b.erase("index");
+      return a == b;
+    };
+    std::size_t at = list.size();
+    if (removed->is_null()) {
+      if (n >= list.size()) {
+        return TenantMutationError{
+            404, list.empty() ? fmt::format("tenant \"{}\" has no exceptions", id)
+                              : fmt::format("tenant \"{}\" has no exception {} (0..{})", id, n,
+                                            list.size() - 1)};
+      }
+      at = n;
+      *removed = list[n];
+    } else {
+      for (std::size_t i = 0; i < list.size() && at == list.size(); ++i) {
+        at = sameAs(list[i], *removed) ? i : at;
+      }
+      if (at == list.size()) {
+        return TenantMutationError{
+            409, fmt::format("exception {} of tenant \"{}\" was changed meanwhile; run "
+                             "'smtpgate tenant show {}' and try again",
+                             n, id, id)};
+      }
+    }
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(at));
     return TenantMutationError{};
   };
   auto describe = [n, removed](const Json&, const Json&) {

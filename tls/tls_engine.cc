@@ -11,6 +11,7 @@
 #include <cctype>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "tls/ex_data.h"
@@ -18,10 +19,11 @@
 namespace smtpgate::tls {
 namespace {
 
-// Each direction of the BIO pair buffers this much; anything beyond waits in inbox_/outbox_.
-constexpr size_t kPairBuffer = 64 * 1024;
 // SSL_write takes an int; large writes go in slices.
 constexpr size_t kMaxWriteSlice = 1 << 20;
+// A consumed input buffer larger than this is given back rather than kept for the next read:
+// idle sessions should not hold the memory of their largest burst.
+constexpr size_t kKeepCapacity = 16 * 1024;
 
 std::string readable(const char* reason) {
   std::string text = reason != nullptr ? reason : "unknown error";
@@ -81,8 +83,54 @@ TlsEngine::TlsEngine(std::shared_ptr<TlsContext> context, const std::string& sni
 }
 
 TlsEngine::~TlsEngine() {
-  SSL_free(ssl_);  // also frees the SSL's end of the pair
-  BIO_free(network_);
+  SSL_free(ssl_);  // also frees the BIO
+}
+
+// The BIO between BoringSSL and the engine's buffers (as h2o and Envoy do with their own
+// buffers): no copy through a BIO pair, and nothing allocated while a connection is idle.
+int TlsEngine::bioRead(BIO* bio, char* out, int len) {
+  auto* self = static_cast<TlsEngine*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  const size_t available = self->inboxPending();
+  if (available == 0 || len <= 0) {
+    BIO_set_retry_read(bio);
+    return -1;
+  }
+  const size_t n = std::min(available, static_cast<size_t>(len));
+  std::memcpy(out, self->inbox_.data() + self->inboxPos_, n);
+  self->inboxPos_ += n;
+  if (self->inboxPos_ == self->inbox_.size()) {
+    if (self->inbox_.capacity() > kKeepCapacity) {
+      std::string().swap(self->inbox_);
+    } else {
+      self->inbox_.clear();
+    }
+    self->inboxPos_ = 0;
+  }
+  return static_cast<int>(n);
+}
+
+int TlsEngine::bioWrite(BIO* bio, const char* data, int len) {
+  auto* self = static_cast<TlsEngine*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (len > 0) {
+    self->outbox_.append(data, static_cast<size_t>(len));
+  }
+  return len;
+}
+
+long TlsEngine::bioCtrl(BIO* bio, int cmd, long, void*) {
+  auto* self = static_cast<TlsEngine*>(BIO_get_data(bio));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(self->inboxPending());
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(self->outbox_.size());
+    default:
+      return 0;
+  }
 }
 
 void TlsEngine::init(bool server, const std::string& sni) {
@@ -93,18 +141,29 @@ void TlsEngine::init(bool server, const std::string& sni) {
                     : "a client engine needs a client context";
     return;
   }
+  static const BIO_METHOD* const kMethod = [] {
+    BIO_METHOD* method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "smtpgate");
+    if (method != nullptr) {
+      BIO_meth_set_read(method, &TlsEngine::bioRead);
+      BIO_meth_set_write(method, &TlsEngine::bioWrite);
+      BIO_meth_set_ctrl(method, &TlsEngine::bioCtrl);
+    }
+    return method;
+  }();
   ssl_ = SSL_new(context_->raw());
-  BIO* internal = nullptr;
-  if (ssl_ == nullptr || !BIO_new_bio_pair(&internal, kPairBuffer, &network_, kPairBuffer)) {
+  BIO* bio = kMethod != nullptr ? BIO_new(kMethod) : nullptr;
+  if (ssl_ == nullptr || bio == nullptr) {
+    BIO_free(bio);
     ERR_clear_error();
     failed_ = true;
     error_ = "cannot allocate a TLS connection";
     return;
   }
-  SSL_set_bio(ssl_, internal, internal);  // one reference, owned by ssl_
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(ssl_, bio, bio);  // one reference, owned by ssl_
   attachEngine(ssl_, this);
-  // Partial writes let writePlaintext() drain the pair between records of a large write.
-  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (server) {
     SSL_set_accept_state(ssl_);
     return;
@@ -170,55 +229,11 @@ void TlsEngine::feedCiphertext(std::string_view bytes) {
   if (failed_ || bytes.empty()) {
     return;
   }
+  if (inboxPos_ > 0 && inboxPos_ * 2 > inbox_.size()) {
+    inbox_.erase(0, inboxPos_);  // now and then, not at every read (quadratic on big feeds)
+    inboxPos_ = 0;
+  }
   inbox_.append(bytes);
-  pumpIn();
-}
-
-size_t TlsEngine::pumpIn() {
-  size_t moved = 0;
-  while (inboxPending()) {
-    size_t room = BIO_ctrl_get_write_guarantee(network_);
-    if (room == 0) {
-      break;
-    }
-    size_t n = std::min({room, inbox_.size() - inboxPos_, size_t{INT_MAX}});
-    int written = BIO_write(network_, inbox_.data() + inboxPos_, static_cast<int>(n));
-    if (written <= 0) {
-      break;
-    }
-    inboxPos_ += static_cast<size_t>(written);
-    moved += static_cast<size_t>(written);
-  }
-  if (!inboxPending()) {
-    inbox_.clear();
-    inboxPos_ = 0;
-  } else if (inboxPos_ > kPairBuffer && inboxPos_ * 2 > inbox_.size()) {
-    // Compact now and then rather than erasing at every step (quadratic on big feeds).
-    inbox_.erase(0, inboxPos_);
-    inboxPos_ = 0;
-  }
-  return moved;
-}
-
-void TlsEngine::pumpOut() {
-  if (network_ == nullptr) {
-    return;
-  }
-  for (;;) {
-    size_t pending = BIO_ctrl_pending(network_);
-    if (pending == 0) {
-      return;
-    }
-    size_t n = std::min(pending, size_t{INT_MAX});
-    size_t old = outbox_.size();
-    outbox_.resize(old + n);
-    int got = BIO_read(network_, outbox_.data() + old, static_cast<int>(n));
-    if (got <= 0) {
-      outbox_.resize(old);
-      return;
-    }
-    outbox_.resize(old + static_cast<size_t>(got));
-  }
 }
 
 TlsEngine::Status TlsEngine::handshake() {
@@ -228,29 +243,18 @@ TlsEngine::Status TlsEngine::handshake() {
   if (complete_) {
     return Status::Complete;
   }
-  for (;;) {
-    pumpIn();
-    ERR_clear_error();
-    int ret = SSL_do_handshake(ssl_);
-    int err = ret == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, ret);
-    pumpOut();
-    if (ret == 1) {
-      complete_ = true;
-      collectFacts();
-      return Status::Complete;
-    }
-    if (err == SSL_ERROR_WANT_READ) {
-      // The pair may have been full: feed the rest before asking the caller for more.
-      if (inboxPending() && pumpIn() > 0) {
-        continue;
-      }
-      return Status::WantRead;
-    }
-    if (err == SSL_ERROR_WANT_WRITE) {
-      continue;  // pumpOut() made room
-    }
-    return failure(err);
+  ERR_clear_error();
+  int ret = SSL_do_handshake(ssl_);
+  if (ret == 1) {
+    complete_ = true;
+    collectFacts();
+    return Status::Complete;
   }
+  int err = SSL_get_error(ssl_, ret);
+  if (err == SSL_ERROR_WANT_READ) {
+    return Status::WantRead;  // the BIO has handed over everything fed
+  }
+  return failure(err);
 }
 
 TlsEngine::Status TlsEngine::readPlaintext(std::string& out) {
@@ -268,23 +272,15 @@ TlsEngine::Status TlsEngine::readPlaintext(std::string& out) {
   }
   char buf[16384];
   for (;;) {
-    pumpIn();
     ERR_clear_error();
-    int n = SSL_read(ssl_, buf, sizeof buf);
-    int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
-    pumpOut();  // post-handshake messages (tickets, key updates) may answer
+    int n = SSL_read(ssl_, buf, sizeof buf);  // post-handshake messages may answer into outbox_
     if (n > 0) {
       out.append(buf, static_cast<size_t>(n));
       continue;
     }
+    int err = SSL_get_error(ssl_, n);
     if (err == SSL_ERROR_WANT_READ) {
-      if (inboxPending() && pumpIn() > 0) {
-        continue;
-      }
       return Status::Ok;
-    }
-    if (err == SSL_ERROR_WANT_WRITE) {
-      continue;
     }
     if (err == SSL_ERROR_ZERO_RETURN) {
       closed_ = true;
@@ -307,16 +303,10 @@ TlsEngine::Status TlsEngine::writePlaintext(std::string_view bytes) {
     size_t slice = std::min(bytes.size() - offset, kMaxWriteSlice);
     ERR_clear_error();
     int n = SSL_write(ssl_, bytes.data() + offset, static_cast<int>(slice));
-    int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
-    pumpOut();
-    if (n > 0) {
-      offset += static_cast<size_t>(n);
-      continue;
+    if (n <= 0) {
+      return failure(SSL_get_error(ssl_, n));  // the BIO takes every byte: never WANT_WRITE
     }
-    if (err == SSL_ERROR_WANT_WRITE) {
-      continue;  // the pair was full; pumpOut() emptied it, retry the same slice
-    }
-    return failure(err);
+    offset += static_cast<size_t>(n);
   }
   return Status::Ok;
 }
@@ -329,17 +319,11 @@ void TlsEngine::shutdown() {
   ERR_clear_error();
   SSL_shutdown(ssl_);
   ERR_clear_error();
-  pumpOut();
 }
 
-bool TlsEngine::hasCiphertext() const {
-  return !outbox_.empty() || (network_ != nullptr && BIO_ctrl_pending(network_) > 0);
-}
+bool TlsEngine::hasCiphertext() const { return !outbox_.empty(); }
 
-std::string TlsEngine::takeCiphertext() {
-  pumpOut();
-  return std::exchange(outbox_, std::string());
-}
+std::string TlsEngine::takeCiphertext() { return std::exchange(outbox_, std::string()); }
 
 TlsEngine::Status TlsEngine::failure(int sslError) {
   failed_ = true;
@@ -371,7 +355,6 @@ TlsEngine::Status TlsEngine::failure(int sslError) {
     }
     error_ = reason;
   }
-  pumpOut();  // keep the alert BoringSSL wrote, for the caller to send
   return Status::Error;
 }
 

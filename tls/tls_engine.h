@@ -86,21 +86,22 @@ class TlsEngine {
   void init(bool server, const std::string& sni);
   Status failure(int sslError);
   void collectFacts();
-  // Move bytes between our buffers and the BIO pair, whose buffers are finite.
-  size_t pumpIn();
-  void pumpOut();
-  bool inboxPending() const { return inboxPos_ < inbox_.size(); }
+  // The engine's BIO (see tls_engine.cc): BoringSSL reads ciphertext straight from inbox_ and
+  // writes it straight into outbox_, so an idle connection holds no fixed-size buffers.
+  static int bioRead(BIO* bio, char* out, int len);
+  static int bioWrite(BIO* bio, const char* data, int len);
+  static long bioCtrl(BIO* bio, int cmd, long larg, void* parg);
+  std::size_t inboxPending() const { return inbox_.size() - inboxPos_; }
 
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_ = nullptr;
-  BIO* network_ = nullptr;  // our end of the BIO pair
   bool server_ = false;
   bool complete_ = false;
   bool failed_ = false;
   bool closed_ = false;
-  std::string inbox_;  // ciphertext fed but not yet accepted by the BIO pair
+  std::string inbox_;  // ciphertext fed, read by BoringSSL from inboxPos_ on
   size_t inboxPos_ = 0;
-  std::string outbox_;  // ciphertext drained from the BIO pair, waiting for takeCiphertext()
+  std::string outbox_;  // ciphertext BoringSSL wrote, waiting for takeCiphertext()
   HandshakeFacts facts_;
   ClientHelloHook hook_;
   std::string hookError_;  // why the hook aborted the handshake, for failure()

@@ -339,6 +339,16 @@ TEST_CASE("report CSV: header row, RFC 4180 quoting") {
       "versions": {}, "last_seen": ""}]})");
   CHECK(formatCsv(multiline, ReportQuery::By::Sender).find("\"a\r\nb\",1,") !=
         std::string::npos);
+  // A client-supplied field a spreadsheet would run as a formula is defused.
+  Json formula = Json::parse(R"json({"senders": [
+      {"sender": "=HYPERLINK(\"http://evil.example\",\"x\")", "messages": 1, "versions": {}, "last_seen": ""},
+      {"sender": "@SUM(A1)", "messages": 1, "versions": {}, "last_seen": ""},
+      {"sender": "-1+1", "messages": 1, "versions": {}, "last_seen": ""}]})json");
+  std::string defused = formatCsv(formula, ReportQuery::By::Sender);
+  CHECK(defused.find("\r\n\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",1,") !=
+        std::string::npos);
+  CHECK(defused.find("\r\n\"'@SUM(A1)\",1,") != std::string::npos);
+  CHECK(defused.find("\r\n\"'-1+1\",1,") != std::string::npos);
 }
 
 TEST_CASE("report: a missing database or one without tables is all zeros") {

@@ -347,6 +347,26 @@ TEST_CASE("tenant admin: the edit waits for the lock held by another editor", "[
   CHECK(after["tenants"][1]["allow_legacy_tls_clients"] == true);
 }
 
+TEST_CASE("tenant admin: a lock held for long gets 503, not a frozen admin thread",
+          "[tenant_admin]") {
+  Fixture f;
+  const std::string before = readText(f.ctx.tenantsPath);
+  int fd = ::open((f.ctx.tenantsPath + ".lock").c_str(), O_RDWR | O_CREAT, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);  // e.g. an offline edit stopped with Ctrl-Z
+  const auto start = std::chrono::steady_clock::now();
+  AdminResponse r = f.call("PUT", "/api/v1/tenants/fabrikam",
+                           R"({"domains": ["fabrikam.com"], "allow_legacy_tls_clients": true})");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  CHECK(r.status == 503);
+  CHECK(bodyOf(r)["error"].get<std::string>().find("is locked") != std::string::npos);
+  CHECK(waited < std::chrono::seconds(10));
+  CHECK(readText(f.ctx.tenantsPath) == before);
+  CHECK(f.applied.empty());
+  CHECK(f.audit().empty());
+}
+
 TEST_CASE("tenant admin: exception add and remove are audited as such", "[tenant_admin]") {
   Fixture f;
   auto added = editTenant(f.ctx, "contoso", "offline root@host", [](Json& t) {

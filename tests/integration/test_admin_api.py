@@ -34,6 +34,16 @@ class AdminApiTest(unittest.TestCase):
         self.assertEqual(headers["Cache-Control"], "no-store")
         self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
 
+    def test_scheme_is_case_insensitive_and_control_characters_are_refused(self):
+        req_token = "bearer " + self.gw.admin_token
+        status, _, _ = self.gw.api("/metrics", token=False, headers={"Authorization": req_token})
+        self.assertEqual(status, 200)
+        # A %0a in the path would forge a line of the gateway's log.
+        status, body, _ = self.gw.api("/api/v1/tenants/x%0a2026-01-01T00:00:00.000Z%20info:%20forged",
+                                      method="PUT", body={})
+        self.assertEqual(status, 400)
+        self.assertNotIn("forged", self.gw.output())
+
     def test_bad_requests_get_clear_answers(self):
         status, body, _ = self.gw.api("/api/v1/report?tls=2.0")
         self.assertEqual(status, 400)

@@ -12,7 +12,9 @@ build="${SMTPGATE_BUILD_DIR:-$root/build}"
 
 build_packages=(build-essential cmake ninja-build libuv1-dev android-libboringssl-dev libfmt-dev
   nlohmann-json3-dev libcrypt-dev libsqlite3-dev libevent-dev)
-test_packages=(catch2 python3 openssl swaks
+test_packages=(catch2 python3 openssl swaks testssl.sh sslscan
+  # libFuzzer targets (tests/fuzz, a bounded run in the suite)
+  clang-14 libclang-rt-14-dev
   # Real MTAs as backends (tests/integration/mta.py): Postfix with Cyrus SASL (sasldb) ...
   postfix sasl2-bin libsasl2-modules libsasl2-modules-db
   # ... and the shared libraries of the exim4-daemon-heavy binary unpacked by unpack_exim.

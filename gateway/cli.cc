@@ -1,5 +1,6 @@
 #include "gateway/cli.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,11 +11,10 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "gateway/config.h"
 #include "gateway/embedded_default.h"
 #include "gateway/log.h"
+#include "gateway/privileges.h"
 #include "gateway/report.h"
 #include "gateway/runtime.h"
 #include "gateway/server.h"
@@ -111,8 +111,7 @@ void printErrors(const std::vector<ConfigError>& errors) {
 
 // Loads, validates and builds the runtime of a configuration file; logs the errors and
 // appends them to `out`.
-std::shared_ptr<const Runtime> loadRuntime(const std::string& path,
-                                           std::vector<std::string>& out) {
+std::shared_ptr<const Runtime> loadRuntime(const std::string& path, std::vector<std::string>& out) {
   std::vector<ConfigError> errors;
   Config config = loadConfigFile(path, errors);
   if (errors.empty()) {
@@ -132,8 +131,7 @@ std::shared_ptr<const Runtime> loadRuntime(const std::string& path,
   return runtime;
 }
 
-std::shared_ptr<const Runtime> loadEmbedded(std::string& banner,
-                                            std::vector<std::string>& out) {
+std::shared_ptr<const Runtime> loadEmbedded(std::string& banner, std::vector<std::string>& out) {
   std::vector<ConfigError> errors;
   Config config = embeddedDefaultConfig(fs::current_path().string());
   std::string e = prepareEmbeddedDefault(config, banner);
@@ -200,6 +198,25 @@ int commandRun(const std::vector<std::string>& args) {
   }
   if (error.empty()) {
     error = server.startAdmin();
+  }
+  const Config& config = runtime->config;
+  if (error.empty() && !config.user.empty()) {
+    // Ports are bound, keys and users read: from here on the gateway runs as `user`. What it
+    // keeps writing is handed over first.
+    const std::string traces = config.stateDir + "/traces.sqlite";
+    std::vector<std::string> owned = {config.stateDir, config.stateDir + "/audit.jsonl", traces,
+                                      traces + "-wal", traces + "-shm"};
+    if (!config.relay) {
+      owned.insert(owned.end(),
+                   {config.spool.dir, config.spool.dir + "/tmp", config.spool.dir + "/new"});
+    }
+    if (!config.trace.eventsJsonl.empty() && config.trace.eventsJsonl != "-") {
+      owned.push_back(config.trace.eventsJsonl);
+    }
+    error = dropPrivileges(config.user, owned);
+    if (error.empty()) {
+      log::info("running as user {}", config.user);
+    }
   }
   if (!error.empty()) {
     log::error("{}", error);
@@ -270,8 +287,7 @@ int commandReport(const std::vector<std::string>& args) {
     }
     if (!inlineValue) {
       if (i + 1 >= args.size()) {
-        std::fprintf(stderr, "smtpgate report: %s needs a value\n\n%s", name.c_str(),
-                     kReportUsage);
+        std::fprintf(stderr, "smtpgate report: %s needs a value\n\n%s", name.c_str(), kReportUsage);
         return 2;
       }
       value = args[++i];
@@ -314,9 +330,11 @@ int commandReport(const std::vector<std::string>& args) {
     std::fprintf(stderr, "smtpgate report: %s\n", error.c_str());
     return 1;
   }
-  std::string out = format == "json"  ? report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"
-                    : format == "csv" ? formatCsv(report, query.by)
-                                      : formatTable(report, query.by);
+  std::string out =
+      format == "json"
+          ? report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"
+      : format == "csv" ? formatCsv(report, query.by)
+                        : formatTable(report, query.by);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }

@@ -16,8 +16,13 @@ namespace smtpgate {
 namespace {
 
 // Above this many bytes queued toward a client that does not read, stop reading from it
-// (backpressure, house rule 5); resume when the queue drains below half.
-constexpr std::size_t kWriteHighMark = 1 << 20;
+// (backpressure, house rule 5); resume when the queue drains below half. Pipelined commands
+// cannot make us queue replies without bound: at most this plus the replies to one read.
+constexpr std::size_t kWriteHighMark = 256 * 1024;
+// Bytes libuv still holds for the socket (the kernel's buffer is full) above which the write
+// deadline (timeouts_s.write) runs: a client that reads nothing is closed when it expires.
+constexpr std::size_t kWriteStallMark = 64 * 1024;
+constexpr uint64_t kWatchdogMs = 1000;
 // Input a session may buffer while it waits for an AUTH or delivery result.
 constexpr std::size_t kInputHighMark = 64 * 1024;
 // Time a closing connection gets to flush its last reply.
@@ -66,6 +71,7 @@ smtp::SessionSettings settingsFor(const Runtime& runtime, const ListenerConfig& 
   s.bareLf = c.smtp.bareLfReject ? smtp::BareLfPolicy::Reject : smtp::BareLfPolicy::Normalize;
   s.commandTimeoutS = c.limits.timeouts.command;
   s.dataTimeoutS = c.limits.timeouts.dataBlock;
+  s.errorDelayMs = c.limits.errorDelayMs;
   s.relay = c.relay;
   if (s.relay) {
     s.relayCapabilities = backendCapabilities.get(c.smtp.maxMessageBytes);
@@ -106,6 +112,7 @@ ClientConnection::ClientConnection(Worker& worker, std::shared_ptr<const Runtime
       sessionId_(std::move(sessionId)),
       session_(settingsFor(*runtime_, listener, worker.backendCapabilities())) {
   session_.setPolicy(this);
+  session_.setStartTlsGate([this] { return admitHandshake(); });
   session_.setReceivedHeader([this](const smtp::Message& message) {
     return receivedHeader(message, facts(), runtime_->config.hostname, sessionId_,
                           std::time(nullptr));
@@ -114,7 +121,11 @@ ClientConnection::ClientConnection(Worker& worker, std::shared_ptr<const Runtime
   tcp_.data = this;
   uv_timer_init(worker_.loop(), &timer_);
   timer_.data = this;
-  openHandles_ = 2;
+  uv_timer_init(worker_.loop(), &watchdog_);
+  watchdog_.data = this;
+  uv_timer_init(worker_.loop(), &tarpitTimer_);
+  tarpitTimer_.data = this;
+  openHandles_ = 4;
 }
 
 ClientConnection::~ClientConnection() {
@@ -134,6 +145,10 @@ void ClientConnection::start(const std::string& clientIp, unsigned clientPort) {
   uv_tcp_nodelay(&tcp_, 1);
   log::info("{} connect from [{}]:{} listener={} endpoint={}", sessionId_, clientIp_, clientPort_,
             listener_.name, endpointName(listener_.endpoint));
+  if (listener_.tls == TlsMode::Implicit && !admitHandshake()) {
+    closeHandles();  // no TLS yet, so no way to say why: just close
+    return;
+  }
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
   if (listener_.tls == TlsMode::Implicit) {
@@ -168,9 +183,6 @@ void ClientConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t
   std::string_view bytes(buf->base, static_cast<std::size_t>(nread));
   if (self->phase_ == Phase::Closing) {
     return;  // a closing session answers nothing more
-  }
-  if (self->timeoutS_ > 0 && self->phase_ != Phase::Handshaking) {
-    self->armTimer(self->timeoutS_);
   }
   if (self->phase_ == Phase::Plain) {
     self->onPlaintext(bytes);
@@ -232,7 +244,18 @@ void ClientConnection::onCiphertext(std::string_view bytes) {
 }
 
 void ClientConnection::onPlaintext(std::string_view bytes) {
-  perform(session_.onBytes(bytes));
+  if (dataWatched_) {
+    windowBytes_ += bytes.size();
+  }
+  const uint64_t before = session_.progress();
+  smtp::Actions actions = session_.onBytes(bytes);
+  // The inactivity deadline is per complete line (or DATA bytes taken), not per read: bytes
+  // of a line trickled in one at a time do not move it.
+  if (session_.progress() != before && timeoutS_ > 0 && !tarpitArmed_ &&
+      (phase_ == Phase::Plain || phase_ == Phase::Tls)) {
+    armTimer(timeoutS_);
+  }
+  perform(std::move(actions));
 }
 
 void ClientConnection::beginHandshake() {
@@ -308,11 +331,16 @@ void ClientConnection::perform(smtp::Actions actions) {
       dropBackend(false);
     } else if (auto* timeout = std::get_if<smtp::SetTimeout>(&action)) {
       timeoutS_ = timeout->seconds;
-      if (phase_ != Phase::Handshaking) {
+      if (phase_ != Phase::Handshaking && !tarpitArmed_) {
         armTimer(timeoutS_);
       }
     }
   }
+  if (closing_) {
+    return;
+  }
+  watchTarpit();
+  watchData();
   updateReading();
 }
 
@@ -345,7 +373,9 @@ void ClientConnection::writeRaw(std::string bytes) {
     writeQueueBytes_ -= size;
     log::info("{} write failed: {}", sessionId_, uv_strerror(rc));
     closeHandles();
+    return;
   }
+  watchWrites();
 }
 
 void ClientConnection::onWritten(int status, std::size_t size) {
@@ -368,7 +398,7 @@ void ClientConnection::updateReading() {
   bool overWrite = writeQueueBytes_ > kWriteHighMark ||
                    (backend_ && backend_->queuedBytes() > BackendLink::kHighMark);
   bool overInput = session_.waiting() && session_.bufferedBytes() > kInputHighMark;
-  bool shouldRead = !overWrite && !overInput;
+  bool shouldRead = !overWrite && !overInput && !tarpitArmed_;
   if (!shouldRead && reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
@@ -377,6 +407,126 @@ void ClientConnection::updateReading() {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
   }
+}
+
+bool ClientConnection::admitHandshake() {
+  if (worker_.admission().admitHandshake(clientIp_,
+                                         runtime_->config.limits.newTlsHandshakesPerIpPerMinute,
+                                         uv_now(worker_.loop()))) {
+    return true;
+  }
+  log::warning("{} refused TLS from [{}]:{}: too many TLS handshakes from this address per minute",
+               sessionId_, clientIp_, clientPort_);
+  return false;
+}
+
+void ClientConnection::watchTarpit() {
+  unsigned ms = session_.tarpitMs();
+  if (ms == 0 || tarpitArmed_ || phase_ == Phase::Closing) {
+    return;
+  }
+  tarpitArmed_ = true;
+  uv_timer_stop(&timer_);  // the client waits for us now, not we for it
+  uv_timer_start(&tarpitTimer_, onTarpit, ms, 0);
+}
+
+void ClientConnection::onTarpit(uv_timer_t* timer) {
+  auto* self = static_cast<ClientConnection*>(timer->data);
+  if (self->closing_) {
+    return;
+  }
+  self->tarpitArmed_ = false;
+  if (self->phase_ == Phase::Closing) {
+    return;
+  }
+  if (self->timeoutS_ > 0 && self->phase_ != Phase::Handshaking) {
+    self->armTimer(self->timeoutS_);
+  }
+  self->perform(self->session_.resume());
+}
+
+void ClientConnection::watchData() {
+  bool inData = session_.inData() && phase_ != Phase::Closing;
+  if (inData == dataWatched_) {
+    return;
+  }
+  dataWatched_ = inData;
+  if (inData) {
+    dataStartMs_ = windowStartMs_ = uv_now(worker_.loop());
+    windowBytes_ = 0;
+  }
+  updateWatchdog();
+}
+
+void ClientConnection::watchWrites() {
+  if (closing_) {
+    return;
+  }
+  std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (queued > kWriteStallMark && writeStallSinceMs_ == 0) {
+    writeStallSinceMs_ = uv_now(worker_.loop());
+    updateWatchdog();
+  }
+}
+
+void ClientConnection::updateWatchdog() {
+  bool wanted = dataWatched_ || writeStallSinceMs_ != 0;
+  if (closing_ || wanted == watchdogRunning_) {
+    return;
+  }
+  watchdogRunning_ = wanted;
+  if (wanted) {
+    uv_timer_start(&watchdog_, onWatchdog, kWatchdogMs, kWatchdogMs);
+  } else {
+    uv_timer_stop(&watchdog_);
+  }
+}
+
+void ClientConnection::onWatchdog(uv_timer_t* timer) {
+  auto* self = static_cast<ClientConnection*>(timer->data);
+  if (self->closing_) {
+    return;
+  }
+  const auto& limits = self->runtime_->config.limits;
+  const uint64_t now = uv_now(self->worker_.loop());
+  if (self->writeStallSinceMs_ != 0) {
+    std::size_t queued =
+        uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->tcp_));
+    if (queued <= kWriteStallMark) {
+      self->writeStallSinceMs_ = 0;
+    } else if (now - self->writeStallSinceMs_ >= uint64_t{limits.timeouts.write} * 1000) {
+      log::info("{} write timeout: {} bytes unread by [{}]:{} for {} s", self->sessionId_,
+                queued, self->clientIp_, self->clientPort_, limits.timeouts.write);
+      self->closeHandles();  // it reads nothing: a last reply would never arrive
+      return;
+    }
+  }
+  if (self->dataWatched_ && self->phase_ != Phase::Closing) {
+    const char* why = nullptr;
+    const uint64_t elapsed = now - self->windowStartMs_;
+    const uint64_t bytes = self->windowBytes_;
+    if (now - self->dataStartMs_ >= uint64_t{limits.timeouts.dataTotal} * 1000) {
+      why = "DATA longer than timeouts_s.data_total";
+    } else if (!self->reading_) {
+      // We stopped reading (backpressure): the pace is ours, not the client's.
+      self->windowStartMs_ = now;
+      self->windowBytes_ = 0;
+    } else if (limits.minDataRateBps > 0 &&
+               elapsed >= uint64_t{limits.timeouts.dataRateWindow} * 1000) {
+      if (self->windowBytes_ * 1000 < uint64_t{limits.minDataRateBps} * elapsed) {
+        why = "DATA slower than min_data_rate_bps";
+      }
+      self->windowStartMs_ = now;
+      self->windowBytes_ = 0;
+    }
+    if (why) {
+      log::info("{} {}: {} bytes in the last {} ms from [{}]:{}", self->sessionId_, why, bytes,
+                elapsed, self->clientIp_, self->clientPort_);
+      self->perform(self->session_.onDataTooSlow());
+      return;
+    }
+  }
+  self->updateWatchdog();
 }
 
 void ClientConnection::authenticate(smtp::Authenticate request) {
@@ -557,6 +707,8 @@ void ClientConnection::closeHandles() {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), onClose);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tarpitTimer_), onClose);
 }
 
 void ClientConnection::onClose(uv_handle_t* handle) {
@@ -578,6 +730,8 @@ tls::ClientHelloVerdict ClientConnection::onClientHello(const tls::HandshakeFact
   view.version = policy::fromWire(early.maxOfferedVersion).value_or(policy::TlsVersion::V1_0);
   policy::Decision d = decide(policy::Checkpoint::ClientHello, view, "");
   tls::ClientHelloVerdict verdict;
+  // Sessions resume only on the endpoint that made them (by-sni listeners serve both).
+  verdict.sessionContext = std::string("smtpgate-") + endpointName(endpoint_);
   if (d.outcome == policy::Outcome::RefuseHandshake) {
     verdict.minVersion = tls::kTls12;  // the handshake fails with protocol_version
   }

@@ -52,6 +52,8 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void onShutdown(uv_shutdown_t* req, int status);
   static void onTimer(uv_timer_t* timer);
+  static void onWatchdog(uv_timer_t* timer);
+  static void onTarpit(uv_timer_t* timer);
   static void onClose(uv_handle_t* handle);
   static void onWork(uv_work_t* req);
   static void onAfterWork(uv_work_t* req, int status);
@@ -72,6 +74,16 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   void queueWork(std::function<void()> work, std::function<void()> done);
   void armTimer(unsigned seconds);
   void updateReading();
+  // The abuse limits the inactivity timer cannot see (SPEC section 5, limits): the DATA
+  // pace (data_total, min_data_rate_bps) and replies the client never reads (timeouts_s.write),
+  // checked once a second by the watchdog while either applies.
+  void watchData();
+  void watchWrites();
+  void updateWatchdog();
+  // The error tarpit: the session asked for a pause (tarpitMs()); reading stops meanwhile.
+  void watchTarpit();
+  // The per-IP rate of new TLS handshakes (Admission); logs a refusal.
+  bool admitHandshake();
   void closeGracefully();
 
   // The TLS decision (SPEC section 4): PolicyHooks for AUTH, RCPT and plaintext commands,
@@ -116,6 +128,8 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
 
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
+  uv_timer_t watchdog_{};     // 1 s ticks while DATA is read or replies pile up unread
+  uv_timer_t tarpitTimer_{};  // the error tarpit's pause
   uv_shutdown_t shutdownReq_{};
   int openHandles_ = 0;
   int pendingWork_ = 0;
@@ -123,6 +137,13 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   bool reading_ = false;
   bool admitted_ = false;
   std::size_t writeQueueBytes_ = 0;
+  bool watchdogRunning_ = false;
+  bool tarpitArmed_ = false;
+  bool dataWatched_ = false;   // the session is in DATA: its pace is measured
+  uint64_t dataStartMs_ = 0;   // loop clock at the start of the DATA phase
+  uint64_t windowStartMs_ = 0; // the current min_data_rate_bps window
+  uint64_t windowBytes_ = 0;   // bytes received in it
+  uint64_t writeStallSinceMs_ = 0;  // 0: the write queue is below kWriteStallMark
 
   Phase phase_ = Phase::Plain;
   std::unique_ptr<tls::TlsEngine> tls_;

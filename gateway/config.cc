@@ -1,13 +1,14 @@
 #include "gateway/config.h"
-#include "policy/ascii.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <filesystem>
 #include <stdexcept>
 
 #include "gateway/json_validator.h"
+#include "policy/ascii.h"
 
 namespace smtpgate {
 
@@ -164,7 +165,7 @@ class ConfigParser {
         .field("legacy_tls", [this](const Node& n) { legacyTls(n); })
         .field("trace", [this](const Node& n) { trace(n); })
         .field("admin", [this](const Node& n) { admin(n); })
-        .unsupported("user");
+        .field("user", [this](const Node& n) { user(n); });
     schema.apply(root);
 
     if (!config_.listeners.empty() && config_.certificates.empty()) {
@@ -290,28 +291,34 @@ class ConfigParser {
     auto& smtp = config_.smtpBackend;
     bool hasSmtp = false, hasSpool = false, hasUsers = false, hasRelayKeys = false;
     ObjectSchema schema;
-    schema.field("spool", [&](const Node& n) {
-            hasSpool = true;
-            json_schema::path(spool.dir, baseDir_)(n);
-          })
-        .field("users", [&](const Node& n) {
-          hasUsers = true;
-          json_schema::path(spool.users, baseDir_, true)(n);
-        })
-        .field("smtp", [&](const Node& n) {
-          hasSmtp = true;
-          std::string text, error;
-          if (json_schema::readString(n, text) && !parseListenAddress(text, smtp.address, error)) {
-            n.error(error);
-          }
-        })
-        .field("handoff", [&](const Node& n) {
-          hasRelayKeys = true;
-          json_schema::oneOf(smtp.handoff, {{"xclient", Handoff::Xclient},
-                                            {"proxy-v1", Handoff::ProxyV1},
-                                            {"proxy-v2", Handoff::ProxyV2},
-                                            {"none", Handoff::None}})(n);
-        })
+    schema
+        .field("spool",
+               [&](const Node& n) {
+                 hasSpool = true;
+                 json_schema::path(spool.dir, baseDir_)(n);
+               })
+        .field("users",
+               [&](const Node& n) {
+                 hasUsers = true;
+                 json_schema::path(spool.users, baseDir_, true)(n);
+               })
+        .field("smtp",
+               [&](const Node& n) {
+                 hasSmtp = true;
+                 std::string text, error;
+                 if (json_schema::readString(n, text) &&
+                     !parseListenAddress(text, smtp.address, error)) {
+                   n.error(error);
+                 }
+               })
+        .field("handoff",
+               [&](const Node& n) {
+                 hasRelayKeys = true;
+                 json_schema::oneOf(smtp.handoff, {{"xclient", Handoff::Xclient},
+                                                   {"proxy-v1", Handoff::ProxyV1},
+                                                   {"proxy-v2", Handoff::ProxyV2},
+                                                   {"none", Handoff::None}})(n);
+               })
         .field("tls", [&](const Node& n) {
           hasRelayKeys = true;
           json_schema::oneOf(smtp.startTls, {{"none", false}, {"starttls", true}})(n);
@@ -319,8 +326,9 @@ class ConfigParser {
     schema.apply(node);
     auto& errors = node.context().errors;
     if (hasSmtp && (hasSpool || hasUsers)) {
-      errors.push_back({node.pointer(), "either \"smtp\" (relay to an MTA) or \"spool\", not both; "
-                                        "with \"smtp\" the MTA checks AUTH credentials"});
+      errors.push_back({node.pointer(),
+                        "either \"smtp\" (relay to an MTA) or \"spool\", not both; "
+                        "with \"smtp\" the MTA checks AUTH credentials"});
     } else if (!hasSmtp && hasRelayKeys) {
       errors.push_back({node.pointer(), "\"handoff\" and \"tls\" need \"smtp\""});
     }
@@ -346,12 +354,21 @@ class ConfigParser {
         .field("data_block", json_schema::integer(timeouts.dataBlock, 10, 3600))
         .field("handshake", json_schema::integer(timeouts.handshake, 1, 600))
         .field("backend_connect", json_schema::integer(timeouts.backendConnect, 1, 300))
-        .field("drain", json_schema::integer(timeouts.drain, 0, 3600));
+        .field("drain", json_schema::integer(timeouts.drain, 0, 3600))
+        .field("data_total", json_schema::integer(timeouts.dataTotal, 10, 86400))
+        .field("data_rate_window", json_schema::integer(timeouts.dataRateWindow, 1, 3600))
+        .field("write", json_schema::integer(timeouts.write, 5, 3600));
     ObjectSchema schema;
     schema.field("max_connections", json_schema::integer(limits.maxConnections, 1, 1000000))
         .field("max_connections_per_ip",
                json_schema::integer(limits.maxConnectionsPerIp, 1, 100000))
         .field("max_errors", json_schema::integer(limits.maxErrors, 1, 1000))
+        .field("new_connections_per_ip_per_minute",
+               json_schema::integer(limits.newConnectionsPerIpPerMinute, 1, 100000))
+        .field("new_tls_handshakes_per_ip_per_minute",
+               json_schema::integer(limits.newTlsHandshakesPerIpPerMinute, 1, 100000))
+        .field("min_data_rate_bps", json_schema::integer(limits.minDataRateBps, 0, 100000000))
+        .field("error_delay_ms", json_schema::integer(limits.errorDelayMs, 0, 30000))
         .field("timeouts_s", [&timeoutsSchema](const Node& n) { timeoutsSchema.apply(n); });
     schema.apply(node);
   }
@@ -485,13 +502,32 @@ class ConfigParser {
     schema.apply(node);
   }
 
+  // SPEC section 8: the user to run as once the ports are bound and the keys read.
+  void user(const Node& n) {
+    std::string name;
+    if (!json_schema::readString(n, name)) {
+      return;
+    }
+    bool ok = !name.empty() && name.size() <= 32 &&
+              (std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_');
+    for (char c : name) {
+      ok = ok && (std::islower(static_cast<unsigned char>(c)) ||
+                  std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+    }
+    if (!ok) {
+      n.error("must be a user name (lower-case letters, digits, \"_\" or \"-\", at most 32)");
+      return;
+    }
+    config_.user = name;
+  }
+
   void admin(const Node& node) {
     auto& admin = config_.admin;
     bool listenGiven = false;
     ObjectSchema schema;
-    schema.required("listen", [this, &admin, &listenGiven](const Node& n) {
-              listenGiven = uniqueAddress(n, admin.listen);
-            })
+    schema
+        .required("listen", [this, &admin, &listenGiven](
+                                const Node& n) { listenGiven = uniqueAddress(n, admin.listen); })
         .required("token_file", json_schema::path(admin.tokenFile, baseDir_));
     admin.enabled = schema.apply(node) && listenGiven && !admin.tokenFile.empty();
   }
@@ -502,8 +538,8 @@ class ConfigParser {
       return;
     }
     // Printable ASCII only: CR, LF, spaces or UTF-8 would break or forge the reply line.
-    bool ok = url.size() > 8 && policy::asciiLower(url.substr(0, 8)) == "https://" && url[8] != '/' &&
-              url[8] != '?' && url[8] != '#';
+    bool ok = url.size() > 8 && policy::asciiLower(url.substr(0, 8)) == "https://" &&
+              url[8] != '/' && url[8] != '?' && url[8] != '#';
     for (char c : url) {
       ok = ok && static_cast<unsigned char>(c) > ' ' && static_cast<unsigned char>(c) < 0x7f;
     }

@@ -67,12 +67,23 @@ struct TimeoutsConfig {
   uint32_t handshake = 30;
   uint32_t backendConnect = 10;
   uint32_t drain = 60;
+  uint32_t dataTotal = 1800;      // one DATA phase from 354 to its end, whatever the pace
+  uint32_t dataRateWindow = 30;   // min_data_rate_bps is checked over windows this long
+  uint32_t write = 60;            // replies queued toward a client that does not read
 };
 
 struct LimitsConfig {
   uint32_t maxConnections = 20000;
   uint32_t maxConnectionsPerIp = 100;
   uint32_t maxErrors = 10;
+  // Rates per client IP (IPv6: per /64), shared by all workers: token buckets that refill
+  // over a minute, so a burst of this many and then this many per minute.
+  uint32_t newConnectionsPerIpPerMinute = 600;
+  uint32_t newTlsHandshakesPerIpPerMinute = 600;
+  // DATA slower than this on average over a timeouts_s.data_rate_window: 421 4.4.2. 0 = off.
+  uint32_t minDataRateBps = 1024;
+  // Each error reply after the third pauses the session's input this long (the tarpit).
+  uint32_t errorDelayMs = 1000;
   TimeoutsConfig timeouts;
 };
 
@@ -110,6 +121,7 @@ struct Config {
   policy::LegacyTlsPolicy legacyTls;  // timestamps as Unix seconds
   TraceConfig trace;
   AdminConfig admin;
+  std::string user;                   // "" = keep running as the starting user
   std::string sourcePath;             // file it came from, "" for the embedded default
 };
 

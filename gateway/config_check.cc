@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -99,6 +100,10 @@ void checkConfigFiles(const Config& config, std::vector<ConfigError>& errors) {
     if (readAdminToken(config.admin.tokenFile, error).empty()) {
       errors.push_back({"/admin/token_file", error});
     }
+  }
+
+  if (!config.user.empty() && ::getpwnam(config.user.c_str()) == nullptr) {
+    errors.push_back({"/user", fmt::format("no such user \"{}\"", config.user)});
   }
 }
 

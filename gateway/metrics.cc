@@ -15,7 +15,8 @@ constexpr const char* kEndpointNames[] = {"strict", "legacy"};
 constexpr const char* kMessageVersionNames[] = {"none", "1.0", "1.1", "1.2", "1.3"};
 constexpr const char* kHandshakeVersionNames[] = {"unknown", "1.0", "1.1", "1.2", "1.3"};
 constexpr const char* kOutcomeNames[] = {"ok", "failed", "refused_version"};
-constexpr const char* kRefusalNames[] = {"max_connections", "max_connections_per_ip"};
+constexpr const char* kRefusalNames[] = {"max_connections", "max_connections_per_ip",
+                                         "new_connections_per_ip_per_minute"};
 constexpr const char* kBackendErrorNames[] = {"connect", "timeout", "closed", "tls", "protocol"};
 
 double nowSeconds() {

@@ -215,7 +215,15 @@ void Server::reloadFromSignal() {
 std::vector<std::string> Server::reloadLocked() {
   log::info("reloading configuration");
   std::vector<std::string> errors;
-  auto fresh = reloader_ ? reloader_(errors) : nullptr;
+  std::shared_ptr<const Runtime> fresh;
+  try {
+    fresh = reloader_ ? reloader_(errors) : nullptr;
+  } catch (const std::exception& e) {
+    // Loaders report errors, they should not throw; if one does, the reload is refused like
+    // any bad configuration and the running one stays.
+    errors.push_back(std::string("reload failed: ") + e.what());
+    fresh = nullptr;
+  }
   if (!fresh) {
     log::error("reload refused: the running configuration stays in force");
     if (errors.empty()) {

@@ -73,8 +73,7 @@ std::string Worker::bind() {
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
-    rc = uv_tcp_bind(&listener->tcp, reinterpret_cast<sockaddr*>(&addr),
-                     v6 ? UV_TCP_IPV6ONLY : 0);
+    rc = uv_tcp_bind(&listener->tcp, reinterpret_cast<sockaddr*>(&addr), v6 ? UV_TCP_IPV6ONLY : 0);
     if (rc == 0) {
       rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->tcp), 511, onConnection);
     }
@@ -82,8 +81,8 @@ std::string Worker::bind() {
       Listener* raw = listener.release();
       uv_close(reinterpret_cast<uv_handle_t*>(&raw->tcp),
                [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-      return fmt::format("listener {}: cannot listen on {}: {}", config.name,
-                         config.listen.str(), uv_strerror(rc));
+      return fmt::format("listener {}: cannot listen on {}: {}", config.name, config.listen.str(),
+                         uv_strerror(rc));
     }
     runtime_.metrics().addListener(config.name);
     listeners_.push_back(std::move(listener));
@@ -190,10 +189,10 @@ void Worker::onConnection(uv_stream_t* server, int status) {
 
 std::string Worker::newSessionId() {
   // Unique across workers and restarts: start time, worker, counter.
-  static const uint64_t boot = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  static const uint64_t boot =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   return fmt::format("{:x}{:x}{:05x}", boot & 0xffffffff, index_, ++sessionCounter_);
 }
 
@@ -214,19 +213,29 @@ void Worker::accept(Listener& listener) {
   unsigned port = 0;
   std::string ip = peerAddress(peer, port);
   const auto& limits = runtime->config.limits;
-  auto verdict = admission_.admit(ip, limits.maxConnections, limits.maxConnectionsPerIp);
+  auto verdict = admission_.admit(ip, limits.maxConnections, limits.maxConnectionsPerIp,
+                                  limits.newConnectionsPerIpPerMinute, uv_now(&loop_));
   if (verdict != Admission::Verdict::Admitted) {
-    const char* what = verdict == Admission::Verdict::TooManyTotal ? "too many connections"
-                                                                     : "too many connections from your IP";
+    const char* what = "too many connections";
+    const char* reply = "Error: too many connections";
+    if (verdict == Admission::Verdict::TooManyFromIp) {
+      what = "too many connections from your IP";
+      reply = "Error: too many connections from your IP";
+    } else if (verdict == Admission::Verdict::TooManyNewFromIp) {
+      what = "too many new connections from this address per minute";
+      reply = "Too many connections from your address, try again later";
+    }
     log::warning("refused [{}]:{} on {}: {}", ip, port, listener.config.name, what);
     metrics().connectionRefused(verdict == Admission::Verdict::TooManyTotal
                                     ? Metrics::Refusal::MaxConnections
-                                    : Metrics::Refusal::MaxConnectionsPerIp);
+                                : verdict == Admission::Verdict::TooManyFromIp
+                                    ? Metrics::Refusal::MaxConnectionsPerIp
+                                    : Metrics::Refusal::NewConnectionsPerIpPerMinute);
     // A plaintext 421 is readable on STARTTLS listeners; implicit-TLS clients cannot read
     // it, so they are simply closed.
     if (listener.config.tls == TlsMode::StartTls) {
-      std::string reply = fmt::format("421 4.7.0 {} Error: {}\r\n", runtime->config.hostname, what);
-      uv_buf_t buf = uv_buf_init(reply.data(), static_cast<unsigned>(reply.size()));
+      std::string text = fmt::format("421 4.7.0 {} {}\r\n", runtime->config.hostname, reply);
+      uv_buf_t buf = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
       uv_try_write(reinterpret_cast<uv_stream_t*>(connection->tcp()), &buf, 1);
     }
     connection->abort();

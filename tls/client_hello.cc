@@ -14,10 +14,12 @@ constexpr uint16_t kExtSupportedGroups = 0x000a;
 constexpr uint16_t kExtSignatureAlgorithms = 0x000d;
 constexpr uint16_t kExtSupportedVersions = 0x002b;
 
-// ECDHE_ECDSA suites usable below TLS 1.2 (CBC with HMAC-SHA1) and at TLS 1.2 (also AEAD
-// and SHA-2 CBC).
+// The ECDHE_ECDSA suites the server enables (kServerCipherList in tls_context.cc): below TLS
+// 1.2 the CBC ones with HMAC-SHA1, at TLS 1.2 also AEAD. Only these count: a client that offers
+// an ECDSA suite the server does not enable (ECDHE-ECDSA-AES128-SHA256, found by sslscan) next
+// to RSA ones must get the RSA certificate, or the handshake finds no shared cipher.
 constexpr uint16_t kEcdsaSuitesLegacy[] = {0xC009, 0xC00A};
-constexpr uint16_t kEcdsaSuitesTls12[] = {0xC009, 0xC00A, 0xC023, 0xC024, 0xC02B, 0xC02C, 0xCCA9};
+constexpr uint16_t kEcdsaSuitesTls12[] = {0xC009, 0xC00A, 0xC02B, 0xC02C, 0xCCA9};
 constexpr uint16_t kEcdsaSchemesTls12[] = {SSL_SIGN_ECDSA_SHA1, SSL_SIGN_ECDSA_SECP256R1_SHA256,
                                            SSL_SIGN_ECDSA_SECP384R1_SHA384,
                                            SSL_SIGN_ECDSA_SECP521R1_SHA512};

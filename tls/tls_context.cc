@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "tls/certificate_store.h"
 #include "tls/client_hello.h"
@@ -46,6 +47,28 @@ bool checkVersions(uint16_t minVersion, uint16_t maxVersion, std::string& error)
 // We never judge certificates: the gateway's clients are identified by hash, and the test
 // client talks to self-signed servers.
 ssl_verify_result_t acceptAnyCertificate(SSL*, uint8_t*) { return ssl_verify_ok; }
+
+// ALPACA (cross-protocol attacks, alpaca-attack.com): a client that names application protocols
+// and not "smtp" is talking to the wrong server (a browser lured here for HTTPS), so the
+// handshake fails with no_application_protocol. Clients without ALPN, as nearly every mail
+// client, are not affected; "smtp" is selected when offered.
+int selectAlpn(SSL*, const uint8_t** out, uint8_t* outLen, const uint8_t* in, unsigned inLen,
+               void*) {
+  static constexpr uint8_t kSmtp[] = {'s', 'm', 't', 'p'};
+  for (unsigned i = 0; i < inLen;) {
+    const unsigned len = in[i];
+    if (i + 1 + len > inLen) {
+      break;
+    }
+    if (len == sizeof kSmtp && std::memcmp(in + i + 1, kSmtp, sizeof kSmtp) == 0) {
+      *out = in + i + 1;
+      *outLen = static_cast<uint8_t>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
 
 }  // namespace
 
@@ -148,6 +171,7 @@ std::shared_ptr<TlsContext> TlsContext::createServer(const ServerContextOptions&
   if (options.requestClientCertificate) {
     SSL_CTX_set_custom_verify(raw, SSL_VERIFY_PEER, acceptAnyCertificate);
   }
+  SSL_CTX_set_alpn_select_cb(raw, selectAlpn, nullptr);
   attachContext(raw, context.get());
   SSL_CTX_set_select_certificate_cb(raw, selectCertificate);
   return context;

@@ -204,6 +204,15 @@ bool TlsEngine::runClientHelloHook() {
     hookError_ = "handshake rejected by the ClientHello hook";
     return false;
   }
+  if (!verdict.sessionContext.empty() &&
+      !SSL_set_session_id_context(
+          ssl_, reinterpret_cast<const uint8_t*>(verdict.sessionContext.data()),
+          verdict.sessionContext.size())) {
+    ERR_clear_error();
+    facts_.rejectedByHook = true;
+    hookError_ = "handshake rejected: invalid session context from the ClientHello hook";
+    return false;
+  }
   uint16_t current = SSL_get_min_proto_version(ssl_);
   if (verdict.minVersion == 0 || verdict.minVersion <= current) {
     return true;

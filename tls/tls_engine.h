@@ -22,6 +22,10 @@ struct ClientHelloVerdict {
   // carry the suites older versions need).
   uint16_t minVersion = 0;
   bool reject = false;  // abort the handshake now (handshake_failure alert)
+  // Not empty: the session context of this connection (at most 32 bytes). Sessions resume only
+  // where they were made, so a listener that serves two endpoints by SNI gives each its own:
+  // a legacy endpoint's ticket never resumes on the strict one.
+  std::string sessionContext;
 };
 
 // Runs once per handshake on the raw ClientHello; `early` holds sni and maxOfferedVersion.

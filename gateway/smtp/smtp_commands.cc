@@ -183,6 +183,12 @@ void SmtpSession::cmdStartTls(std::string_view arg, Actions& out) {
     error(replies::kStartTlsSyntax, out);
     return;
   }
+  if (startTlsGate_ && !startTlsGate_()) {
+    // Our limit, not the client's error: the session goes on in plaintext (where
+    // require_tls listeners refuse MAIL, RCPT and AUTH).
+    reply("454 4.7.0 TLS not available: too many TLS handshakes from your address");
+    return;
+  }
   reply(replies::kReadyTls);
   // RFC 3207 §4.2 and CVE-2011-0411: whatever followed the STARTTLS line in plaintext is
   // thrown away unanswered, and nothing learnt before TLS survives it.

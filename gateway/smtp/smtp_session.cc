@@ -32,6 +32,9 @@ bool startsWithNoCase(std::string_view s, std::string_view prefix) {
 }
 
 // Cross-protocol attacks (a browser made to POST to port 25): recognise HTTP and hang up.
+// XCLIENT, XFORWARD and PROXY from a client (not from a trusted proxy): refused, counted.
+constexpr std::string_view kNotAllowed = "550 5.7.1 Command not allowed";
+
 bool looksLikeHttp(std::string_view line) {
   static constexpr std::string_view kPrefixes[] = {"GET ", "POST ", "CONNECT ",   "HEAD ",
                                                    "PUT ", "HOST:", "USER-AGENT:"};
@@ -112,8 +115,8 @@ Actions SmtpSession::onBytes(std::string_view bytes) {
     return out;
   }
   framer_.append(bytes);
-  if (waiting_ != Waiting::None) {
-    return out;  // answered, in order, once the result is in
+  if (waiting_ != Waiting::None || tarpit_) {
+    return out;  // answered, in order, once the result is in or the tarpit is over
   }
   process(out);
   flush(out);
@@ -195,6 +198,30 @@ Actions SmtpSession::onTimeout() {
   return out;
 }
 
+Actions SmtpSession::onDataTooSlow() {
+  Actions out;
+  if (closed_) {
+    return out;
+  }
+  replyNow(hostReply("421 4.4.2", "Data transfer too slow"));
+  closeNow(out);  // in DATA under relay: AbortBackend, the message never ends upstream
+  return out;
+}
+
+Actions SmtpSession::resume() {
+  Actions out;
+  if (closed_ || !tarpit_) {
+    return out;
+  }
+  tarpit_ = false;
+  if (waiting_ != Waiting::None) {
+    return out;  // a result is awaited: its arrival resumes the input
+  }
+  process(out);
+  flush(out);
+  return out;
+}
+
 Actions SmtpSession::onShutdown() {
   Actions out;
   if (closed_) {
@@ -212,13 +239,15 @@ Actions SmtpSession::onShutdown() {
 }
 
 void SmtpSession::process(Actions& out) {
-  while (!closed_ && !closeDeferred_ && !tlsStarting_ && waiting_ == Waiting::None) {
+  while (!closed_ && !closeDeferred_ && !tlsStarting_ && !tarpit_ && waiting_ == Waiting::None) {
     if (state_ == State::Data) {
       std::string_view input = framer_.peek();
       if (input.empty()) {
         return;
       }
-      framer_.consume(data_.feed(input));
+      const std::size_t used = data_.feed(input);
+      progress_ += used;
+      framer_.consume(used);
       if (settings_.relay) {
         relayContent(out);  // streamed as it comes: no whole message in memory
       }
@@ -237,6 +266,7 @@ void SmtpSession::process(Actions& out) {
     if (frame.status == LineFramer::Status::NeedMore) {
       return;
     }
+    ++progress_;
     if (rejectNext_) {
       // D2/D3: whatever the line is (even an over-long one), the policy's reply answers it.
       reply(*rejectNext_);
@@ -305,9 +335,13 @@ void SmtpSession::handleCommand(std::string_view line, bool crlf, Actions& out) 
     error(replies::kExpnDisabled, out);
   } else if (verb == "HELP") {
     reply(replies::kHelp);
+  } else if (verb == "XCLIENT" || verb == "XFORWARD" || verb == "PROXY") {
+    // Only trusted peers may claim another client's identity (Postfix's
+    // smtpd_authorized_xclient_hosts, the listener's proxy_protocol.trusted): from a client
+    // these are attempts to spoof the address the policy and the backend see.
+    error(kNotAllowed, out);
   } else if (verb == "BDAT" || verb == "ETRN" || verb == "TURN" || verb == "ATRN" ||
-             verb == "XCLIENT" || verb == "XFORWARD" || verb == "SEND" || verb == "SOML" ||
-             verb == "SAML" || verb == "VERB") {
+             verb == "SEND" || verb == "SOML" || verb == "SAML" || verb == "VERB") {
     error(replies::kNotImplemented, out);
   } else {
     error(replies::kUnknownCommand, out);
@@ -363,6 +397,10 @@ void SmtpSession::error(std::string_view text, Actions& out) {
   if (settings_.maxErrors > 0 && errors_ >= settings_.maxErrors) {
     reply(hostReply("421 4.7.0", "Error: too many errors"));
     close(out);
+    return;
+  }
+  if (settings_.errorDelayMs > 0 && errors_ > kTarpitFreeErrors) {
+    tarpit_ = true;  // process() stops after this line; the connection calls resume()
   }
 }
 

@@ -30,6 +30,9 @@ struct SessionSettings {
   BareLfPolicy bareLf = BareLfPolicy::Normalize;
   unsigned commandTimeoutS = 300;
   unsigned dataTimeoutS = 180;
+  // The error tarpit: each error reply after the kTarpitFreeErrors-th pauses the input for
+  // this long (tarpitMs(), resume()). 0 = off.
+  unsigned errorDelayMs = 0;
   // Relay mode (backend "smtp"): MAIL, RCPT, DATA and AUTH go to the backend through the
   // OpenBackend/Backend* actions and its replies reach the client unchanged. Otherwise each
   // message is handed over whole with Deliver (the spool backend).
@@ -73,6 +76,9 @@ class SmtpSession {
  public:
   explicit SmtpSession(SessionSettings settings);
 
+  // Error replies answered at once before the tarpit starts (errorDelayMs).
+  static constexpr unsigned kTarpitFreeErrors = 3;
+
   // The greeting; for implicit TLS call it after onTlsEstablished().
   Actions start();
   // Client bytes (plaintext, or decrypted under TLS). Complete commands are answered in
@@ -110,6 +116,19 @@ class SmtpSession {
 
   // The inactivity timer fired: 421 4.4.2 and Close.
   Actions onTimeout();
+  // The connection's DATA watchdog: the phase is slower than min_data_rate_bps or longer
+  // than data_total. 421 4.4.2 and Close; in relay mode the message is dropped upstream
+  // (AbortBackend), never completed.
+  Actions onDataTooSlow();
+  // The error tarpit: after an error reply beyond kTarpitFreeErrors the session takes no
+  // more input (it is buffered) and tarpitMs() says how long the connection should wait
+  // before resume(), which answers what came in meanwhile. The connection stops reading
+  // from the socket while it waits; it never blocks the loop.
+  unsigned tarpitMs() const { return tarpit_ && !closed_ ? settings_.errorDelayMs : 0; }
+  Actions resume();
+  // STARTTLS may begin a handshake (the per-IP handshake rate); false: 454 4.7.0 and the
+  // session goes on in plaintext. Unset: always allowed.
+  void setStartTlsGate(std::function<bool()> gate) { startTlsGate_ = std::move(gate); }
   // The gateway is shutting down: 421 4.3.2 and Close (unless a reply is awaited).
   Actions onShutdown();
 
@@ -122,6 +141,12 @@ class SmtpSession {
   void rejectNextCommand(std::string reply);
 
   bool tlsActive() const { return tls_; }
+  // Inside DATA: the message content is being read (relay mode: after the backend's 354).
+  bool inData() const { return state_ == State::Data && !closed_; }
+  // Grows whenever input completed something: a line was taken (command, SASL response) or
+  // message bytes were consumed. The connection re-arms its inactivity timer on progress
+  // only, so a line trickled one byte at a time cannot keep a session alive forever.
+  uint64_t progress() const { return progress_; }
   bool closed() const { return closed_; }
   // True while an Authenticate or Deliver result is awaited, or (relay mode) the backend is
   // opening or a backend reply is awaited.
@@ -259,6 +284,9 @@ class SmtpSession {
   std::function<std::string(const Message&)> receivedHeader_;
   PolicyHooks* policy_ = nullptr;
   std::optional<std::string> rejectNext_;  // D2/D3: the reply for the next command line
+  bool tarpit_ = false;        // input paused after an error (errorDelayMs), until resume()
+  uint64_t progress_ = 0;
+  std::function<bool()> startTlsGate_;
 
   // Relay mode.
   struct RelayOffers {

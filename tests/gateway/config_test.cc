@@ -211,6 +211,58 @@ TEST_CASE("ranges have a floor and a ceiling") {
         one("/limits/timeouts_s/drain: must be 0..3600"));
 }
 
+TEST_CASE("abuse limits have defaults, a floor and a ceiling") {
+  Config d;
+  CHECK(d.limits.newConnectionsPerIpPerMinute == 600);
+  CHECK(d.limits.newTlsHandshakesPerIpPerMinute == 600);
+  CHECK(d.limits.minDataRateBps == 1024);
+  CHECK(d.limits.errorDelayMs == 1000);
+  CHECK(d.limits.timeouts.dataTotal == 1800);
+  CHECK(d.limits.timeouts.dataRateWindow == 30);
+  CHECK(d.limits.timeouts.write == 60);
+
+  std::vector<ConfigError> errors;
+  Config c = parseConfig(R"({"limits": {"new_connections_per_ip_per_minute": 5,
+      "new_tls_handshakes_per_ip_per_minute": 2, "min_data_rate_bps": 0, "error_delay_ms": 0,
+      "timeouts_s": {"data_total": 10, "data_rate_window": 1, "write": 5}}})",
+                         "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.limits.newConnectionsPerIpPerMinute == 5);
+  CHECK(c.limits.newTlsHandshakesPerIpPerMinute == 2);
+  CHECK(c.limits.minDataRateBps == 0);
+  CHECK(c.limits.errorDelayMs == 0);
+  CHECK(c.limits.timeouts.dataTotal == 10);
+  CHECK(c.limits.timeouts.dataRateWindow == 1);
+  CHECK(c.limits.timeouts.write == 5);
+
+  CHECK(errorsOf(R"({"limits": {"new_connections_per_ip_per_minute": 0}})") ==
+        one("/limits/new_connections_per_ip_per_minute: must be 1..100000"));
+  CHECK(errorsOf(R"({"limits": {"new_connections_per_ip_per_minute": 100001}})") ==
+        one("/limits/new_connections_per_ip_per_minute: must be 1..100000"));
+  CHECK(errorsOf(R"({"limits": {"new_tls_handshakes_per_ip_per_minute": 0}})") ==
+        one("/limits/new_tls_handshakes_per_ip_per_minute: must be 1..100000"));
+  CHECK(errorsOf(R"({"limits": {"new_tls_handshakes_per_ip_per_minute": 100001}})") ==
+        one("/limits/new_tls_handshakes_per_ip_per_minute: must be 1..100000"));
+  CHECK(errorsOf(R"({"limits": {"min_data_rate_bps": -1}})") ==
+        one("/limits/min_data_rate_bps: must be 0..100000000"));
+  CHECK(errorsOf(R"({"limits": {"min_data_rate_bps": 100000001}})") ==
+        one("/limits/min_data_rate_bps: must be 0..100000000"));
+  CHECK(errorsOf(R"({"limits": {"error_delay_ms": 30001}})") ==
+        one("/limits/error_delay_ms: must be 0..30000"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"data_total": 9}}})") ==
+        one("/limits/timeouts_s/data_total: must be 10..86400"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"data_total": 86401}}})") ==
+        one("/limits/timeouts_s/data_total: must be 10..86400"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"data_rate_window": 0}}})") ==
+        one("/limits/timeouts_s/data_rate_window: must be 1..3600"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"data_rate_window": 3601}}})") ==
+        one("/limits/timeouts_s/data_rate_window: must be 1..3600"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"write": 4}}})") ==
+        one("/limits/timeouts_s/write: must be 5..3600"));
+  CHECK(errorsOf(R"({"limits": {"timeouts_s": {"write": 3601}}})") ==
+        one("/limits/timeouts_s/write: must be 5..3600"));
+}
+
 TEST_CASE("enumerations list their choices") {
   CHECK(errorsOf(R"({"default_endpoint": "by-sni"})") ==
         one(R"(/default_endpoint: must be "strict" or "legacy")"));
@@ -241,7 +293,6 @@ TEST_CASE("unknown keys anywhere are errors") {
 }
 
 TEST_CASE("keys of later stages are refused, not ignored") {
-  CHECK(errorsOf(R"({"user": "smtpgate"})") == one("/user: not supported by this version"));
   CHECK(errorsOf(withListener(
             R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": []}})")) ==
         one("/listeners/0/proxy_protocol: not supported by this version"));
@@ -620,4 +671,21 @@ TEST_CASE("admin token file: one printable line of at least 16 characters") {
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].str() ==
         "/admin/token_file: " + dir.path + "/short: the token must be at least 16 characters");
+}
+
+TEST_CASE("user: a user name, checked against the system's users") {
+  std::vector<ConfigError> errors;
+  Config c = parseConfig(R"({"user": "nobody"})", "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  CHECK(c.user == "nobody");
+  checkConfigFiles(c, errors);
+  CHECK(errors.empty());
+  CHECK(errorsOf(R"({"user": "Root"})") ==
+        one("/user: must be a user name (lower-case letters, digits, \"_\" or \"-\", at most 32)"));
+  CHECK(errorsOf(R"({"user": ""})").size() == 1);
+  Config missing = parseConfig(R"({"user": "smtpgate-no-such-user"})", "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  checkConfigFiles(missing, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].str() == "/user: no such user \"smtpgate-no-such-user\"");
 }

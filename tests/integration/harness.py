@@ -89,7 +89,8 @@ class Gateway:
         self.config = {
             "hostname": "gw.test",
             "state_dir": self.dir,
-            "workers": 1,
+            # SMTPGATE_TEST_WORKERS=2 runs the suite on several event loops (the TSan stage).
+            "workers": int(os.environ.get("SMTPGATE_TEST_WORKERS", "1")),
             "listeners": listeners or [
                 {"name": "strict-starttls", "listen": "127.0.0.1:%d" % self.ports["starttls"],
                  "tls": "starttls", "endpoint": "strict"},

@@ -210,3 +210,32 @@ TEST_CASE("an engine refuses a context of the wrong kind") {
   CHECK_FALSE(wrongClient.lastError().empty());
   CHECK_FALSE(wrongClient.hasCiphertext());
 }
+
+TEST_CASE("ALPN: a client naming other protocols than smtp is refused (ALPACA)") {
+  auto server = serverContext(kTls12, kTls13, {ecdsaMail()});
+  auto client = clientContext(kTls12, kTls13);
+  auto handshakeWith = [&](const std::vector<uint8_t>& protos, std::string& selected) {
+    TlsEngine s(server);
+    TlsEngine c(client, "mail.example.com");
+    if (!protos.empty()) {
+      REQUIRE(SSL_set_alpn_protos(c.raw(), protos.data(), protos.size()) == 0);
+    }
+    auto outcome = runHandshake(c, s);
+    const uint8_t* data = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(s.raw(), &data, &len);
+    selected.assign(reinterpret_cast<const char*>(data), len);
+    return outcome.server;
+  };
+  std::string selected;
+  CHECK(handshakeWith({}, selected) == TlsEngine::Status::Complete);  // mail clients: no ALPN
+  CHECK(selected.empty());
+  CHECK(handshakeWith({4, 's', 'm', 't', 'p'}, selected) == TlsEngine::Status::Complete);
+  CHECK(selected == "smtp");
+  CHECK(handshakeWith({2, 'h', '2', 4, 's', 'm', 't', 'p'}, selected) ==
+        TlsEngine::Status::Complete);
+  CHECK(selected == "smtp");
+  CHECK(handshakeWith({8, 'h', 't', 't', 'p', '/', '1', '.', '1'}, selected) ==
+        TlsEngine::Status::Error);
+  CHECK(handshakeWith({2, 'h', '2'}, selected) == TlsEngine::Status::Error);
+}

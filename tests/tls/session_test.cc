@@ -31,10 +31,19 @@ std::shared_ptr<TlsContext> cachingClient(uint16_t version) {
 
 // A full handshake. BoringSSL holds TLS 1.3 tickets back until the server's first write, so
 // the server answers once, as an SMTP server always does.
+// `sessionContext`: what the server's ClientHello hook sets ("" = no hook).
 void firstConnection(const std::shared_ptr<TlsContext>& server,
-                     const std::shared_ptr<TlsContext>& client) {
+                     const std::shared_ptr<TlsContext>& client,
+                     const std::string& sessionContext = "") {
   savedSession().reset();
   TlsEngine s(server);
+  if (!sessionContext.empty()) {
+    s.setClientHelloHook([sessionContext](const HandshakeFacts&) {
+      ClientHelloVerdict v;
+      v.sessionContext = sessionContext;
+      return v;
+    });
+  }
   TlsEngine c(client, "mail.example.com");
   REQUIRE(runHandshake(c, s).server == Status::Complete);
   CHECK_FALSE(s.facts().resumed);
@@ -42,8 +51,16 @@ void firstConnection(const std::shared_ptr<TlsContext>& server,
   REQUIRE(savedSession());
 }
 
-bool resumes(const std::shared_ptr<TlsContext>& server, const std::shared_ptr<TlsContext>& client) {
+bool resumes(const std::shared_ptr<TlsContext>& server, const std::shared_ptr<TlsContext>& client,
+             const std::string& sessionContext = "") {
   TlsEngine s(server);
+  if (!sessionContext.empty()) {
+    s.setClientHelloHook([sessionContext](const HandshakeFacts&) {
+      ClientHelloVerdict v;
+      v.sessionContext = sessionContext;
+      return v;
+    });
+  }
   TlsEngine c(client, "mail.example.com");
   REQUIRE(SSL_set_session(c.raw(), savedSession().get()));
   auto outcome = runHandshake(c, s);
@@ -69,4 +86,16 @@ TEST_CASE("sessions resume on the same context only") {
 
   firstConnection(strict, client);
   CHECK_FALSE(resumes(legacy, client));
+}
+
+TEST_CASE("one context serving two endpoints by SNI: sessions stay with their endpoint") {
+  uint16_t version = GENERATE(kTls10, kTls12, kTls13);
+  INFO("version " << versionName(version));
+  auto bySni = serverContext(kTls10, kTls13, {ecdsaMail()});
+  auto client = cachingClient(version);
+
+  firstConnection(bySni, client, "smtpgate-legacy");
+  CHECK(resumes(bySni, client, "smtpgate-legacy"));
+  firstConnection(bySni, client, "smtpgate-legacy");
+  CHECK_FALSE(resumes(bySni, client, "smtpgate-strict"));  // full handshake instead
 }

@@ -136,7 +136,7 @@ TEST_CASE("session: simple commands", "[smtp][session]") {
                      "502 5.5.1 Error: command not implemented",
                      "502 5.5.1 Error: command not implemented",
                      "502 5.5.1 Error: command not implemented",
-                     "502 5.5.1 Error: command not implemented",
+                     "550 5.7.1 Command not allowed",
                      "500 5.5.2 Error: command not recognized",
                      "500 5.5.2 Error: command not recognized", "250 2.0.0 Ok", "221 2.0.0 Bye"}) +
               "<Close>");

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -465,7 +466,10 @@ void ClientConnection::watchWrites() {
   std::size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_));
   if (queued > kWriteStallMark && writeStallSinceMs_ == 0) {
     writeStallSinceMs_ = uv_now(worker_.loop());
+    stallQueued_ = queued;
     updateWatchdog();
+  } else if (writeStallSinceMs_ != 0) {
+    stallQueued_ = std::max(stallQueued_, queued);
   }
 }
 
@@ -492,8 +496,15 @@ void ClientConnection::onWatchdog(uv_timer_t* timer) {
   if (self->writeStallSinceMs_ != 0) {
     std::size_t queued =
         uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->tcp_));
-    if (queued <= kWriteStallMark) {
-      self->writeStallSinceMs_ = 0;
+    if (queued == 0) {
+      self->writeStallSinceMs_ = 0;  // all gone out: the client reads
+      self->stallQueued_ = 0;
+    } else if (queued < self->stallQueued_) {
+      // Progress (the client read something): the deadline starts again. Below the mark the
+      // stall is not forgotten: while we stop reading, a queue that sits between the marks
+      // must still run out of time.
+      self->writeStallSinceMs_ = now;
+      self->stallQueued_ = queued;
     } else if (now - self->writeStallSinceMs_ >= uint64_t{limits.timeouts.write} * 1000) {
       log::info("{} write timeout: {} bytes unread by [{}]:{} for {} s", self->sessionId_,
                 queued, self->clientIp_, self->clientPort_, limits.timeouts.write);

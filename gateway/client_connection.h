@@ -143,7 +143,8 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   uint64_t dataStartMs_ = 0;   // loop clock at the start of the DATA phase
   uint64_t windowStartMs_ = 0; // the current min_data_rate_bps window
   uint64_t windowBytes_ = 0;   // bytes received in it
-  uint64_t writeStallSinceMs_ = 0;  // 0: the write queue is below kWriteStallMark
+  uint64_t writeStallSinceMs_ = 0;  // 0: no stall (set above kWriteStallMark, cleared once the queue is empty)
+  std::size_t stallQueued_ = 0;  // the write queue when the stall was last seen to move
 
   Phase phase_ = Phase::Plain;
   std::unique_ptr<tls::TlsEngine> tls_;

@@ -403,6 +403,13 @@ void ClientConnection::updateReading() {
   if (!shouldRead && reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
+    // Not reading while replies wait to go out: the write deadline runs from now, whatever the
+    // size of the queue (the rest may sit in the kernel's buffers, out of our sight).
+    if (!tarpitArmed_ && writeQueueBytes_ > 0 && writeStallSinceMs_ == 0) {
+      writeStallSinceMs_ = uv_now(worker_.loop());
+      stallQueued_ = writeQueueBytes_;
+      updateWatchdog();
+    }
   } else if (shouldRead && !reading_ && writeQueueBytes_ <= kWriteHighMark / 2 &&
              (!backend_ || backend_->queuedBytes() <= BackendLink::kHighMark / 2)) {
     reading_ = true;
@@ -496,8 +503,8 @@ void ClientConnection::onWatchdog(uv_timer_t* timer) {
   if (self->writeStallSinceMs_ != 0) {
     std::size_t queued =
         uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->tcp_));
-    if (queued == 0) {
-      self->writeStallSinceMs_ = 0;  // all gone out: the client reads
+    if (queued == 0 && self->writeQueueBytes_ == 0) {
+      self->writeStallSinceMs_ = 0;  // every write completed: the client reads
       self->stallQueued_ = 0;
     } else if (queued < self->stallQueued_) {
       // Progress (the client read something): the deadline starts again. Below the mark the

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import pwd
-import grp
 import resource
 import shlex
 import shutil
@@ -47,10 +46,10 @@ PEERS = os.path.join(HERE, "peers")
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from ports import free_port  # noqa: E402  (the port allocator the integration tests share)
+from mta import POSTFIX_DAEMON_DIR, create_postfix_queue, find_program  # noqa: E402  (one Postfix set-up)
 
 ALL_SERVERS = ("smtpgate", "nginx", "haproxy", "postfix")
 NGINX_MAIL_MODULE = "/usr/lib/nginx/modules/ngx_mail_module.so"
-POSTFIX_DAEMON_DIR = "/usr/lib/postfix/sbin"
 TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
 # Local addresses the load generator connects from in turn, so that no single source address
 # carries thousands of sessions (per-IP limits, 4-tuples in TIME_WAIT).
@@ -478,28 +477,10 @@ class Postfix(Server):
                   "STARTTLS_PORT": self.ports["main"], "LEGACY_PORT": self.ports["legacy"]}
         fill("main.cf.in", os.path.join(conf, "main.cf"), values)
         fill("master.cf.in", os.path.join(conf, "master.cf"), values)
-        self._create_queue(queue)
+        create_postfix_queue(queue)
         # master in the foreground as our child (-s keeps its output), rather than
         # `postfix -c DIR start`: its PID is ours and its process tree is the server's.
         return self.spawn([os.path.join(POSTFIX_DAEMON_DIR, "master"), "-c", conf, "-s"])
-
-    @staticmethod
-    def _create_queue(queue):
-        """The queue directories with the owners and modes of postfix-files (as `postfix check`
-        would create them, in milliseconds instead of seconds)."""
-        owners = {"root": 0, "$mail_owner": pwd.getpwnam("postfix").pw_uid, "-": -1}
-        groups = {"-": -1, "$setgid_group": grp.getgrnam("postdrop").gr_gid}
-        meta = subprocess.run(["postconf", "-h", "meta_directory"], capture_output=True,
-                              text=True).stdout.strip() or "/etc/postfix"
-        with open(os.path.join(meta, "postfix-files")) as f:
-            for line in f:
-                fields = line.strip().split(":")
-                if len(fields) < 5 or fields[1] != "d" or not fields[0].startswith("$queue_directory"):
-                    continue
-                path = queue + fields[0][len("$queue_directory"):]
-                os.makedirs(path, exist_ok=True)
-                os.chown(path, owners.get(fields[2], -1), groups.get(fields[3], -1))
-                os.chmod(path, int(fields[4], 8))
 
 
 def raise_fd_limit():
@@ -508,14 +489,6 @@ def raise_fd_limit():
     want = hard if hard != resource.RLIM_INFINITY else 65536
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def find_program(name):
-    for d in ("/usr/sbin", "/usr/bin", POSTFIX_DAEMON_DIR, "/sbin", "/bin"):
-        path = os.path.join(d, name)
-        if os.access(path, os.X_OK):
-            return path
-    return shutil.which(name)
 
 
 # ---------------------------------------------------------------------------------------------

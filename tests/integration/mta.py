@@ -157,6 +157,24 @@ def _listening(port, host="127.0.0.1"):
     return False
 
 
+def create_postfix_queue(queue_dir):
+    """The queue directories with the owners and modes of the installed postfix-files (what
+    `postfix check` would create; that takes seconds, this takes milliseconds)."""
+    owners = {"root": 0, "$mail_owner": pwd.getpwnam("postfix").pw_uid, "-": -1}
+    groups = {"-": -1, "$setgid_group": grp.getgrnam("postdrop").gr_gid}
+    meta = subprocess.run(["postconf", "-h", "meta_directory"], capture_output=True,
+                          text=True).stdout.strip() or "/etc/postfix"
+    with open(os.path.join(meta, "postfix-files")) as f:
+        for line in f:
+            fields = line.strip().split(":")
+            if len(fields) < 5 or fields[1] != "d" or not fields[0].startswith("$queue_directory"):
+                continue
+            path = queue_dir + fields[0][len("$queue_directory"):]
+            os.makedirs(path, exist_ok=True)
+            os.chown(path, owners.get(fields[2], -1), groups.get(fields[3], -1))
+            os.chmod(path, int(fields[4], 8))
+
+
 _LIVE = set()
 
 
@@ -524,21 +542,7 @@ class Postfix(_Rig):
         return out.returncode == 0 and "unknown parameter" not in out.stderr
 
     def _create_queue(self):
-        """The queue directories with the owners and modes of the installed postfix-files (what
-        `postfix check` would create; that takes seconds, this takes milliseconds)."""
-        owners = {"root": 0, "$mail_owner": pwd.getpwnam("postfix").pw_uid, "-": -1}
-        groups = {"-": -1, "$setgid_group": grp.getgrnam("postdrop").gr_gid}
-        meta = subprocess.run(["postconf", "-h", "meta_directory"], capture_output=True,
-                              text=True).stdout.strip() or "/etc/postfix"
-        with open(os.path.join(meta, "postfix-files")) as f:
-            for line in f:
-                fields = line.strip().split(":")
-                if len(fields) < 5 or fields[1] != "d" or not fields[0].startswith("$queue_directory"):
-                    continue
-                path = self.queue_dir + fields[0][len("$queue_directory"):]
-                os.makedirs(path, exist_ok=True)
-                os.chown(path, owners.get(fields[2], -1), groups.get(fields[3], -1))
-                os.chmod(path, int(fields[4], 8))
+        create_postfix_queue(self.queue_dir)
 
     def check(self):
         """`postfix check` on this instance: (returncode, output)."""

@@ -27,6 +27,22 @@ const char* levelName(Level level) {
 
 }  // namespace
 
+// Every line is one line: control characters in any part of it (a client string a caller
+// forgot to sanitize, an error text with a newline) are written as \xNN, so nothing logged
+// can forge a line or drive a terminal.
+std::string escapeControls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 void setMinLevel(Level level) { minLevel = level; }
 
 bool enabled(Level level) { return level >= minLevel.load(std::memory_order_relaxed); }
@@ -38,9 +54,9 @@ void write(Level level, std::string_view text) {
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  std::string line = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n",
-                                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                 tm.tm_min, tm.tm_sec, millis, levelName(level), text);
+  std::string line = fmt::format(
+      "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n", tm.tm_year + 1900, tm.tm_mon + 1,
+      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis, levelName(level), escapeControls(text));
   // One write(2) per line keeps lines whole across threads (stderr is unbuffered).
   const char* p = line.data();
   std::size_t left = line.size();
@@ -55,20 +71,10 @@ void write(Level level, std::string_view text) {
 }
 
 std::string sanitize(std::string_view text, std::size_t maxLength) {
-  std::string out;
-  out.reserve(std::min(text.size(), maxLength));
-  for (unsigned char c : text) {
-    if (out.size() >= maxLength) {
-      out += "...";
-      break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
+  if (text.size() > maxLength) {
+    return escapeControls(text.substr(0, maxLength)) + "...";
   }
-  return out;
+  return escapeControls(text);
 }
 
 }  // namespace smtpgate::log

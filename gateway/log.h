@@ -38,6 +38,10 @@ void debug(fmt::format_string<Args...> f, Args&&... args) {
   }
 }
 
+// Text with every control character (C0 and DEL) written as \xNN; UTF-8 is left as it is.
+// write() applies it to every line; command-line tables use it for untrusted cells.
+std::string escapeControls(std::string_view text);
+
 // Printable form of untrusted text for a log line: control characters escaped, capped length.
 std::string sanitize(std::string_view text, std::size_t maxLength = 200);
 

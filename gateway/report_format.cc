@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/log.h"
 #include "gateway/report.h"
 #include "gateway/text_table.h"
 
@@ -54,7 +55,7 @@ std::string number(const Json& j, const std::string& key) {
   return std::to_string(j.is_object() ? j.value(key, int64_t{0}) : int64_t{0});
 }
 
-std::string orDash(const std::string& s) { return s.empty() ? "-" : printable(s); }
+std::string orDash(const std::string& s) { return s.empty() ? "-" : log::escapeControls(s); }
 
 Row dayHeader() {
   Row h{"date"};
@@ -112,7 +113,8 @@ Row senderHeader() {
 
 Row senderRow(const Json& s, bool forTable) {
   std::string sender = s.value("sender", std::string());
-  Row r{forTable ? (sender.empty() ? "<>" : printable(sender)) : sender, number(s, "messages")};
+  Row r{forTable ? (sender.empty() ? "<>" : log::escapeControls(sender)) : sender,
+        number(s, "messages")};
   for (const auto& v : reportVersions()) {
     r.push_back(number(s.value("versions", Json::object()), v));
   }

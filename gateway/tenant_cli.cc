@@ -127,7 +127,7 @@ std::string renderRows(const std::vector<TextRow>& rows) {
   std::vector<TextRow> body(rows.begin() + 1, rows.end());
   for (auto& row : body) {
     for (auto& cell : row) {
-      cell = printable(cell);
+      cell = log::escapeControls(cell);
     }
   }
   return renderTable(rows.front(), body);

@@ -7,10 +7,6 @@ namespace smtpgate {
 
 using TextRow = std::vector<std::string>;
 
-// Client-supplied strings (EHLO, AUTH user, sender, an exception's reason) must not reach a
-// terminal as control sequences: control characters become \xNN.
-std::string printable(const std::string& s);
-
 // Columns separated by two spaces, under a header row; `numeric[i]` columns are right-aligned
 // (missing entries: left-aligned). Widths count UTF-8 characters. No trailing blanks.
 std::string renderTable(const TextRow& header, const std::vector<TextRow>& rows,

@@ -270,6 +270,14 @@ Actions SmtpSession::onBackendReply(std::string_view reply) {
     --pendingRcpts_;
   }
   std::optional<std::string> text = cleanReply(reply);
+  // 3xx replies belong only to DATA (354) and AUTH exchanges (334); one to MAIL, RCPT, RSET
+  // or the final dot means the backend is out of step.
+  using Kind = Awaited::Kind;
+  if (text && (*text)[0] == '3' &&
+      !(entry.kind == Kind::Data || entry.kind == Kind::Auth || entry.kind == Kind::AuthLoginUser ||
+        entry.kind == Kind::AuthChallengeable)) {
+    text.reset();
+  }
   if (text) {
     handleBackendReply(std::move(entry), std::move(*text), out);
   } else {

@@ -121,6 +121,42 @@ TEST_CASE("relay lost: a reply that cannot be forwarded drops the backend", "[sm
   REQUIRE(o.backend == "<open>MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n<abort>");
 }
 
+TEST_CASE("relay lost: an intermediate reply where none belongs drops the backend",
+          "[smtp][relay]") {
+  SECTION("354 to the final dot: the message is not claimed, the client gets 451") {
+    BackendScript b;
+    b.replies = {"250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "354 go\r\n", "354 again\r\n"};
+    RelayOutcome o = relayTranscript(
+        relaySettings(), b,
+        {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n")});
+    REQUIRE(o.client ==
+            opened() + lines({"250 2.1.0 Ok", "250 2.1.5 Ok", "354 go", kLost, "250 2.0.0 Ok"}));
+    REQUIRE(o.backend.substr(o.backend.size() - 7) == "<abort>");
+  }
+  SECTION("334 to MAIL") {
+    BackendScript b;
+    b.replies = {"334 what\r\n"};
+    RelayOutcome o = relayTranscript(relaySettings(), b, {send(kHello + "MAIL FROM:<a@b.c>\r\n")});
+    REQUIRE(o.client == opened() + lines({kLost}));
+    REQUIRE(o.backend == "<open>MAIL FROM:<a@b.c>\r\n<abort>");
+  }
+  SECTION("334 to RCPT") {
+    BackendScript b;
+    b.replies = {"250 2.1.0 Ok\r\n", "334 what\r\n"};
+    RelayOutcome o = relayTranscript(relaySettings(), b,
+                                     {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n")});
+    REQUIRE(o.client == opened() + lines({"250 2.1.0 Ok", kLost}));
+  }
+  SECTION("354 to RSET") {
+    BackendScript b;
+    b.replies = {"250 2.1.0 Ok\r\n", "354 reset?\r\n"};
+    RelayOutcome o =
+        relayTranscript(relaySettings(), b, {send(kHello + "MAIL FROM:<a@b.c>\r\nRSET\r\n")});
+    REQUIRE(o.client == opened() + lines({"250 2.1.0 Ok", "250 2.0.0 Ok"}));
+    REQUIRE(o.backend == "<open>MAIL FROM:<a@b.c>\r\nRSET\r\n<abort>");
+  }
+}
+
 TEST_CASE("relay lost: bare line ends inside a backend reply never reach the client",
           "[smtp][relay]") {
   BackendScript b;

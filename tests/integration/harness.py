@@ -2,6 +2,7 @@
 ports with a generated configuration, and talk to it with real TLS clients (Python's ssl and
 smtplib, openssl s_client, swaks) pinned to TLS 1.0, 1.1, 1.2 or 1.3."""
 
+import atexit
 import json
 import os
 import secrets
@@ -9,6 +10,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -27,6 +29,39 @@ OPENSSL_FLAGS = {"1.0": "-tls1", "1.1": "-tls1_1", "1.2": "-tls1_2", "1.3": "-tl
 
 
 from ports import free_port  # noqa: E402  (one allocator for every test process)
+
+# What a sanitizer build (bootstrap.sh test stages asan and tsan) prints when it finds a bug.
+# The stages set abort_on_error, so a report also ends the process abnormally; the log is read
+# as well because a report in a gateway that is then stopped by SIGTERM must fail the test too.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                     "ThreadSanitizer: ", "runtime error: ")
+_started = []
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in a process's output, or None."""
+    for marker in SANITIZER_MARKERS:
+        at = text.find(marker)
+        if at >= 0:
+            start = text.rfind("\n", 0, max(0, at - 200)) + 1
+            return text[start:start + 6000]
+    return None
+
+
+@atexit.register
+def _stop_leftovers():
+    """A gateway a test forgot to stop is stopped here; its sanitizer report still fails the run."""
+    found = False
+    for gw in _started:
+        if gw.proc is not None and gw.proc.poll() is None:
+            try:
+                gw.stop()
+            except AssertionError as e:
+                print(e, file=sys.stderr)
+                found = True
+    if found:
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def client_context(version=None, ciphers=None):
@@ -140,6 +175,7 @@ class Gateway:
         cmd = [BIN] + (args if args is not None else ["run", "--config", self.config_path])
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=cwd or self.dir)
+        _started.append(self)
         port = wait_port or self.ports["starttls"]
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -197,9 +233,13 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc:
-            self.log.close()
-        return self.proc.returncode if self.proc else None
+        if not self.proc:
+            return None
+        self.log.close()
+        report = sanitizer_report(self.output())
+        if report:
+            raise AssertionError("smtpgate (exit %s) reported a bug:\n%s" % (self.proc.returncode, report))
+        return self.proc.returncode
 
     def messages(self):
         """(eml bytes, json dict) of every message in the spool, oldest first."""

@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FUZZ_DIR = os.path.normpath(os.path.join(HERE, "..", "fuzz"))
 RUN_SH = os.path.join(FUZZ_DIR, "run.sh")
 BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "fuzz")
-TARGETS = ("smtp_session", "data_codec", "reply_parser", "proxy_header", "config", "tenants")
+TARGETS = ("smtp_session", "data_codec", "reply_parser", "proxy_header", "proxy_parser", "config",
+           "tenants")
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 

@@ -213,7 +213,16 @@ void Worker::accept(Listener& listener) {
   uv_tcp_getpeername(connection->tcp(), reinterpret_cast<sockaddr*>(&peer), &len);
   unsigned port = 0;
   std::string ip = peerAddress(peer, port);
-  const auto& trusted = listener.config.proxyTrusted;
+  // A reload may change the trusted networks or switch the PROXY protocol on or off: the
+  // listener's current configuration decides, not the one it was bound with.
+  const std::vector<policy::Cidr>* current = &listener.config.proxyTrusted;
+  for (const auto& l : runtime->config.listeners) {
+    if (l.name == listener.config.name) {
+      current = &l.proxyTrusted;
+      break;
+    }
+  }
+  const auto& trusted = *current;
   if (!trusted.empty()) {
     // The load balancer speaks first: the per-IP limits wait for the client it names.
     bool known = std::any_of(trusted.begin(), trusted.end(),

@@ -271,6 +271,23 @@ class ProxyFrontTest(unittest.TestCase):
         self.assertEqual(d.read_reply()[0], 220)
         d.close()
 
+    def test_sighup_changes_the_trusted_networks(self):
+        for l in self.gw.config["listeners"]:
+            if "proxy_protocol" in l:
+                l["proxy_protocol"]["trusted"] = ["127.0.0.2/32"]
+        self.gw.write_config()
+        self.gw.signal(signal.SIGHUP)
+        wait_for(lambda: "reload done" in self.gw.output(), what="the reload")
+        c = SmtpConn(self.gw.ports["starttls"], source=LB)
+        c.send(v1(CLIENT, 40005))
+        self.assertTrue(c.closed(), "no longer trusted after the reload")
+        self.assertEqual(c.buf, b"")
+        c.close()
+        c = starttls_session(self.gw.ports["starttls"], v1(CLIENT, 40006), source="127.0.0.2")
+        c.expect("QUIT", 221)
+        c.close()
+        self.assertIn("refused [%s]" % LB, self.gw.output())
+
     def test_bad_headers_are_closed_with_a_log_line(self):
         cases = [b"EHLO client.test\r\n",                       # no header at all
                  b"PROXY TCP4 127.0.0.5 127.0.0.1 99999 25\r\n",  # port out of range

@@ -24,7 +24,7 @@ import time
 import unittest
 
 import mta
-from harness import Gateway, SmtpConn, client_context, free_port, send_message
+from harness import BIN, Gateway, SmtpConn, client_context, free_port, send_message
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HAPROXY_CFG = os.path.normpath(os.path.join(HERE, "..", "..", "deploy", "haproxy", "haproxy.cfg"))
@@ -307,6 +307,32 @@ class ProxyFrontTest(unittest.TestCase):
         self.assertEqual(metric(self.gw, "smtpgate_connections_refused_total",
                                 {"reason": "proxy_header_invalid"}), len(cases))
         self.assertTrue(self.gw.messages() == [] and events(self.gw, "session") == [])
+
+
+class ProxyConfigTest(unittest.TestCase):
+    def test_check_config_and_run_refuse_bad_trusted_lists(self):
+        gw = Gateway()
+        gw.config["listeners"] = proxy_listeners(gw.ports)
+        gw.config["listeners"][0]["proxy_protocol"] = {"trusted": []}
+        gw.config["listeners"][1]["proxy_protocol"] = {"trusted": ["10.0.0.0/8", "10.0.0.0/33"]}
+        gw.config["listeners"][2]["proxy_protocol"] = {"trusted": ["gw.test"]}
+        gw.write_config()
+        want = ["/listeners/0/proxy_protocol/trusted: must list at least one network (CIDR) of "
+                "the load balancers",
+                '/listeners/1/proxy_protocol/trusted/1: "10.0.0.0/33" is not an IPv4 or IPv6 '
+                'network (CIDR such as "10.0.0.0/8")',
+                '/listeners/2/proxy_protocol/trusted/0: "gw.test" is not an IPv4 or IPv6 '
+                'network (CIDR such as "10.0.0.0/8")']
+        check = subprocess.run([BIN, "check-config", gw.config_path], capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(check.returncode, 1)
+        for line in want:
+            self.assertIn(line, check.stdout + check.stderr)
+        run = subprocess.run([BIN, "run", "--config", gw.config_path], capture_output=True,
+                             text=True, timeout=30)
+        self.assertNotEqual(run.returncode, 0)
+        for line in want:
+            self.assertIn(line, run.stdout + run.stderr)
 
 
 class ProxyHeaderDeadlineTest(unittest.TestCase):

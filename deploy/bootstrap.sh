@@ -22,7 +22,10 @@ test_packages=(catch2 python3 openssl swaks testssl.sh sslscan
   libgnutls-dane0 libgnutls30 libnsl2 libdb5.3 libpcre2-8-0
   # The browser test of the admin page (tests/browser): headless chromium driven by
   # playwright-core from npm (npm itself below: NodeSource's nodejs already carries it).
-  chromium nodejs)
+  chromium nodejs
+  # The PROXY protocol front behind a real HAProxy (tests/integration/test_proxy_front.py) and
+  # the systemd unit's `systemd-analyze verify` / systemd-sysusers (test_deploy.py).
+  haproxy systemd)
 
 # Exim for the integration tests. Debian's exim4 packages conflict with postfix, so the daemon
 # is not installed: exim4-daemon-heavy (the light one lacks PROXY support) is downloaded once
@@ -78,12 +81,21 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" postfix "* && -d /run/systemd/system ]]; then
     systemctl disable --now postfix >/dev/null 2>&1 || true
   fi
+  # HAProxy only as a test peer (started by the tests on loopback ports).
+  if [[ " ${missing[*]} " == *" haproxy "* && -d /run/systemd/system ]]; then
+    systemctl disable --now haproxy >/dev/null 2>&1 || true
+  fi
 fi
 if [[ "$mode" == test ]]; then
   # playwright-core for tests/browser/page_test.mjs, pinned by its package-lock.json.
   if [[ ! -d "$root/tests/browser/node_modules/playwright-core" ]]; then
     echo "bootstrap: installing playwright-core into tests/browser/node_modules" >&2
     (cd "$root/tests/browser" && npm ci --no-audit --no-fund >/dev/null)
+  fi
+  # kubernetes-models and yaml for tests/k8s/validate.mjs (the deploy/k8s schema check).
+  if [[ ! -d "$root/tests/k8s/node_modules/kubernetes-models" ]]; then
+    echo "bootstrap: installing kubernetes-models into tests/k8s/node_modules" >&2
+    (cd "$root/tests/k8s" && npm ci --no-audit --no-fund >/dev/null)
   fi
   if [[ $(id -u) -eq 0 ]]; then
     unpack_exim

@@ -185,7 +185,9 @@ void ClientConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t
   if (self->phase_ == Phase::Closing) {
     return;  // a closing session answers nothing more
   }
-  if (self->phase_ == Phase::Plain) {
+  if (self->phase_ == Phase::ProxyHeader) {
+    self->onProxyBytes(bytes);
+  } else if (self->phase_ == Phase::Plain) {
     self->onPlaintext(bytes);
   } else {
     self->onCiphertext(bytes);
@@ -654,6 +656,9 @@ void ClientConnection::onTimer(uv_timer_t* timer) {
     return;
   }
   switch (self->phase_) {
+    case Phase::ProxyHeader:
+      self->proxyHeaderTimeout();
+      return;
     case Phase::Handshaking:
       log::info("{} TLS handshake timeout from [{}]:{}", self->sessionId_, self->clientIp_,
                 self->clientPort_);
@@ -672,7 +677,7 @@ void ClientConnection::shutdownNow() {
   if (closing_ || phase_ == Phase::Closing) {
     return;
   }
-  if (phase_ == Phase::Handshaking) {
+  if (phase_ == Phase::Handshaking || phase_ == Phase::ProxyHeader) {
     closeHandles();
     return;
   }
@@ -875,6 +880,10 @@ void ClientConnection::openBackend() {
       o.facts.serverPort = ntohs(in6->sin6_port);
     }
     o.facts.serverIp = host;
+  }
+  if (!proxyServerIp_.empty()) {  // the load balancer's front, where the client connected
+    o.facts.serverIp = proxyServerIp_;
+    o.facts.serverPort = static_cast<uint16_t>(proxyServerPort_);
   }
   if (tls_ && tls_->handshakeComplete()) {
     o.facts.tlsVersion = tls::versionName(tls_->facts().version);

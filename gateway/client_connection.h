@@ -12,6 +12,7 @@
 #include "gateway/backend_link.h"
 #include "gateway/metrics.h"
 #include "gateway/runtime.h"
+#include "gateway/smtp/proxy_parser.h"
 #include "gateway/smtp/smtp_session.h"
 #include "gateway/spool.h"
 #include "policy/decision.h"
@@ -35,6 +36,10 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   uv_tcp_t* tcp() { return &tcp_; }
   // Called once after uv_accept succeeded and admission passed.
   void start(const std::string& clientIp, unsigned clientPort);
+  // Listeners with proxy_protocol: after uv_accept, from a trusted peer. Reads the PROXY
+  // header (deadline: timeouts_s.handshake), then Worker::admit() with the client it names.
+  void awaitProxyHeader(const std::string& peerIp, unsigned peerPort);
+  const ListenerConfig& listener() const { return listener_; }
   // Graceful stop (drain deadline passed or second signal): 421 when possible, then close.
   void shutdownNow();
   // Immediate close without a reply (used when accept fails).
@@ -45,7 +50,7 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   bool admitted() const { return admitted_; }
 
  private:
-  enum class Phase { Plain, Handshaking, Tls, Closing };
+  enum class Phase { ProxyHeader, Plain, Handshaking, Tls, Closing };
   struct WorkRequest;
 
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -58,6 +63,9 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   static void onWork(uv_work_t* req);
   static void onAfterWork(uv_work_t* req, int status);
 
+  // The PROXY header phase (client_connection_proxy.cc).
+  void onProxyBytes(std::string_view bytes);
+  void proxyHeaderTimeout();
   void onCiphertext(std::string_view bytes);
   void onPlaintext(std::string_view bytes);
   void beginHandshake();
@@ -147,6 +155,9 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   std::size_t stallQueued_ = 0;  // the write queue when the stall was last seen to move
 
   Phase phase_ = Phase::Plain;
+  std::unique_ptr<smtp::ProxyParser> proxy_;  // while the PROXY header is read
+  std::string proxyServerIp_;                  // what the client connected to, per the header
+  unsigned proxyServerPort_ = 0;
   std::unique_ptr<tls::TlsEngine> tls_;
   smtp::SmtpSession session_;
   unsigned timeoutS_ = 0;

@@ -209,10 +209,36 @@ class ConfigParser {
                                                            {"legacy", EndpointKind::Legacy},
                                                            {"by-sni", EndpointKind::BySni}}))
         .field("require_tls", json_schema::boolean(l.requireTls))
-        .unsupported("proxy_protocol");
+        .field("proxy_protocol", [&l](const Node& n) { proxyProtocol(n, l); });
     if (schema.apply(node)) {
       config_.listeners.push_back(std::move(l));
     }
+  }
+
+  static void proxyProtocol(const Node& node, ListenerConfig& l) {
+    ObjectSchema schema;
+    schema.required("trusted", [&l](const Node& list) {
+      bool any = false;
+      bool ok = json_schema::forEachElement(list, [&](const Node& element) {
+        any = true;
+        std::string text;
+        if (!json_schema::readString(element, text)) {
+          return;
+        }
+        std::optional<policy::Cidr> cidr = policy::Cidr::parse(text);
+        if (!cidr) {
+          element.error(fmt::format("\"{}\" is not an IPv4 or IPv6 network (CIDR such as "
+                                    "\"10.0.0.0/8\")",
+                                    text));
+          return;
+        }
+        l.proxyTrusted.push_back(*cidr);
+      });
+      if (ok && !any) {
+        list.error("must list at least one network (CIDR) of the load balancers");
+      }
+    });
+    schema.apply(node);
   }
 
   void listenerName(const Node& n, ListenerConfig& l) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "policy/legacy_tls.h"
+#include "policy/tenants.h"
 
 namespace smtpgate {
 
@@ -33,6 +34,9 @@ struct ListenerConfig {
   TlsMode tls = TlsMode::StartTls;
   EndpointKind endpoint = EndpointKind::Strict;
   bool requireTls = true;
+  // "proxy_protocol": {"trusted": [CIDR, ...]}: a PROXY v1/v2 header from one of these peers
+  // comes first and names the client; any other peer is refused. Empty = no PROXY protocol.
+  std::vector<policy::Cidr> proxyTrusted;
 };
 
 struct CertificateConfig {

@@ -16,7 +16,8 @@ constexpr const char* kMessageVersionNames[] = {"none", "1.0", "1.1", "1.2", "1.
 constexpr const char* kHandshakeVersionNames[] = {"unknown", "1.0", "1.1", "1.2", "1.3"};
 constexpr const char* kOutcomeNames[] = {"ok", "failed", "refused_version"};
 constexpr const char* kRefusalNames[] = {"max_connections", "max_connections_per_ip",
-                                         "new_connections_per_ip_per_minute"};
+                                         "new_connections_per_ip_per_minute", "proxy_untrusted",
+                                         "proxy_header_invalid"};
 constexpr const char* kBackendErrorNames[] = {"connect", "timeout", "closed", "tls", "protocol"};
 
 double nowSeconds() {
@@ -178,7 +179,9 @@ std::string Metrics::prometheusText(const TraceStore* traces) const {
   }
   {
     Family f(out, "smtpgate_connections_refused_total", "counter",
-             "Connections refused by admission (limits.max_connections, max_connections_per_ip).");
+             "Connections refused by admission (limits.max_connections, max_connections_per_ip, "
+             "new_connections_per_ip_per_minute) or by the PROXY protocol front (a peer not in "
+             "proxy_protocol.trusted, a bad or missing header).");
     for (std::size_t i = 0; i < kRefusals; ++i) {
       f.sample(label("reason", kRefusalNames[i]), refused_[i].load(kRelaxed));
     }

@@ -25,7 +25,13 @@ class Metrics {
   // ClientHello arrived, or it named no version we know.
   enum class Version { None, V1_0, V1_1, V1_2, V1_3 };
   enum class HandshakeOutcome { Ok, Failed, RefusedVersion };
-  enum class Refusal { MaxConnections, MaxConnectionsPerIp, NewConnectionsPerIpPerMinute };
+  enum class Refusal {
+    MaxConnections,
+    MaxConnectionsPerIp,
+    NewConnectionsPerIpPerMinute,
+    ProxyUntrusted,       // a peer outside listeners[].proxy_protocol.trusted
+    ProxyHeaderInvalid,   // malformed, oversize or no PROXY header before the deadline
+  };
   enum class BackendError { Connect, Timeout, Closed, Tls, Protocol };
 
   // `startTimeSeconds` < 0: now (Unix seconds).
@@ -73,7 +79,7 @@ class Metrics {
   static constexpr std::size_t kEndpoints = 2;
   static constexpr std::size_t kVersions = 5;
   static constexpr std::size_t kOutcomes = 3;
-  static constexpr std::size_t kRefusals = 3;
+  static constexpr std::size_t kRefusals = 5;
   static constexpr std::size_t kBackendErrors = 5;
 
   static std::size_t handshakeIndex(Endpoint e, Version v, HandshakeOutcome o) {

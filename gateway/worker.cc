@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "gateway/client_connection.h"
@@ -212,6 +213,37 @@ void Worker::accept(Listener& listener) {
   uv_tcp_getpeername(connection->tcp(), reinterpret_cast<sockaddr*>(&peer), &len);
   unsigned port = 0;
   std::string ip = peerAddress(peer, port);
+  // A reload may change the trusted networks or switch the PROXY protocol on or off: the
+  // listener's current configuration decides, not the one it was bound with.
+  const std::vector<policy::Cidr>* current = &listener.config.proxyTrusted;
+  for (const auto& l : runtime->config.listeners) {
+    if (l.name == listener.config.name) {
+      current = &l.proxyTrusted;
+      break;
+    }
+  }
+  const auto& trusted = *current;
+  if (!trusted.empty()) {
+    // The load balancer speaks first: the per-IP limits wait for the client it names.
+    bool known = std::any_of(trusted.begin(), trusted.end(),
+                             [&ip](const policy::Cidr& cidr) { return cidr.contains(ip); });
+    if (!known) {
+      log::warning("refused [{}]:{} on {}: not a trusted PROXY protocol peer "
+                   "(listeners[].proxy_protocol.trusted)",
+                   ip, port, listener.config.name);
+      metrics().connectionRefused(Metrics::Refusal::ProxyUntrusted);
+      connection->abort();
+      return;
+    }
+    connection->awaitProxyHeader(ip, port);
+    return;
+  }
+  admit(*connection, ip, port);
+}
+
+void Worker::admit(ClientConnection& connection, const std::string& ip, unsigned port) {
+  auto runtime = runtime_.get();
+  const ListenerConfig& config = connection.listener();
   const auto& limits = runtime->config.limits;
   auto verdict = admission_.admit(ip, limits.maxConnections, limits.maxConnectionsPerIp,
                                   limits.newConnectionsPerIpPerMinute, uv_now(&loop_));
@@ -225,7 +257,7 @@ void Worker::accept(Listener& listener) {
       what = "too many new connections from this address per minute";
       reply = "Too many connections from your address, try again later";
     }
-    log::warning("refused [{}]:{} on {}: {}", ip, port, listener.config.name, what);
+    log::warning("refused [{}]:{} on {}: {}", ip, port, config.name, what);
     metrics().connectionRefused(verdict == Admission::Verdict::TooManyTotal
                                     ? Metrics::Refusal::MaxConnections
                                 : verdict == Admission::Verdict::TooManyFromIp
@@ -233,16 +265,16 @@ void Worker::accept(Listener& listener) {
                                     : Metrics::Refusal::NewConnectionsPerIpPerMinute);
     // A plaintext 421 is readable on STARTTLS listeners; implicit-TLS clients cannot read
     // it, so they are simply closed.
-    if (listener.config.tls == TlsMode::StartTls) {
+    if (config.tls == TlsMode::StartTls) {
       std::string text = fmt::format("421 4.7.0 {} {}\r\n", runtime->config.hostname, reply);
       uv_buf_t buf = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
-      uv_try_write(reinterpret_cast<uv_stream_t*>(connection->tcp()), &buf, 1);
+      uv_try_write(reinterpret_cast<uv_stream_t*>(connection.tcp()), &buf, 1);
     }
-    connection->abort();
+    connection.abort();
     return;
   }
   metrics().sessionStarted();
-  connection->start(ip, port);
+  connection.start(ip, port);
 }
 
 void Worker::connectionGone(ClientConnection* connection) {

@@ -72,6 +72,9 @@ class Worker {
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
   void connectionGone(ClientConnection* connection);
+  // Admission (total and per-IP limits) for `ip`, then the session starts; refused: 421 on
+  // STARTTLS listeners and close. Called at accept, or once a PROXY header named the client.
+  void admit(ClientConnection& connection, const std::string& ip, unsigned port);
   std::size_t connections() const { return connectionCount_.load(); }
   bool finished() const { return finished_.load(); }
 

@@ -6,9 +6,6 @@ namespace smtpgate::smtp {
 
 namespace {
 
-// The v2 signature (proxy-protocol.txt §2.2): "\r\n\r\n\0\r\nQUIT\n".
-constexpr std::array<std::uint8_t, 12> kV2Signature = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                                       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 constexpr std::uint8_t kV2VersionProxy = 0x21;  // version 2, command PROXY
 constexpr std::uint8_t kV2Unspec = 0x00;
 constexpr std::uint8_t kV2TcpV4 = 0x11;
@@ -105,7 +102,7 @@ ProxyHeader proxyV2(const ProxyInfo& info) {
     putTlv(body, kTypeSsl, ssl);
   }
 
-  header.bytes.assign(reinterpret_cast<const char*>(kV2Signature.data()), kV2Signature.size());
+  header.bytes.assign(kProxyV2Signature);
   header.bytes += static_cast<char>(kV2VersionProxy);
   header.bytes += static_cast<char>(family);
   put16(header.bytes, body.size());

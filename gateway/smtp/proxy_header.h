@@ -12,6 +12,10 @@ namespace smtpgate::smtp {
 
 using IpAddress = policy::IpAddress;
 
+// The v2 signature (proxy-protocol.txt section 2.2), for the writer and the reader
+// (proxy_parser.h).
+inline constexpr std::string_view kProxyV2Signature("\r\n\r\n\0\r\nQUIT\n", 12);
+
 // What the PROXY header tells the backend (SPEC section 6): the client's connection to the
 // gateway and, for v2, its TLS facts.
 struct ProxyInfo {

@@ -19,7 +19,7 @@ FUZZ_DIR="$SRC_DIR/tests/fuzz"
 BUILD_DIR=${FUZZ_BUILD_DIR:-$SRC_DIR/build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 JOBS=${FUZZ_JOBS:-2}
-TARGETS=${FUZZ_TARGETS:-"smtp_session data_codec reply_parser proxy_header config tenants"}
+TARGETS=${FUZZ_TARGETS:-"smtp_session data_codec reply_parser proxy_header proxy_parser config tenants"}
 CC_BIN=${FUZZ_CC:-clang-14}
 CXX_BIN=${FUZZ_CXX:-clang++-14}
 

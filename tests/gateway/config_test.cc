@@ -292,10 +292,38 @@ TEST_CASE("unknown keys anywhere are errors") {
   CHECK(errorsOf(R"({"a/b~c": 1})") == one("/a~1b~0c: unknown key"));
 }
 
-TEST_CASE("keys of later stages are refused, not ignored") {
+TEST_CASE("listeners: proxy_protocol names the trusted load balancers") {
   CHECK(errorsOf(withListener(
             R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": []}})")) ==
-        one("/listeners/0/proxy_protocol: not supported by this version"));
+        one("/listeners/0/proxy_protocol/trusted: must list at least one network (CIDR) of the "
+            "load balancers"));
+  CHECK(errorsOf(withListener(
+            R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": ["10.0.0.0/33"]}})")) ==
+        one(R"(/listeners/0/proxy_protocol/trusted/0: "10.0.0.0/33" is not an IPv4 or IPv6 network (CIDR such as "10.0.0.0/8"))"));
+  CHECK(errorsOf(withListener(R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {}})")) ==
+        one(R"(/listeners/0/proxy_protocol: "trusted" is required)"));
+  CHECK(errorsOf(withListener(R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": true})")) ==
+        one("/listeners/0/proxy_protocol: must be an object"));
+  CHECK(errorsOf(withListener(
+            R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": "10.0.0.0/8"}})")) ==
+        one("/listeners/0/proxy_protocol/trusted: must be an array"));
+  CHECK(errorsOf(withListener(
+            R"({"name": "a", "listen": "127.0.0.1:25", "proxy_protocol": {"trusted": ["10.0.0.0/8"], "v": 2}})")) ==
+        one("/listeners/0/proxy_protocol/v: unknown key"));
+
+  std::vector<ConfigError> errors;
+  Config c = parseConfig(
+      R"({"listeners": [{"name": "a", "listen": "127.0.0.1:25",
+                         "proxy_protocol": {"trusted": ["10.0.0.0/8", "2001:db8::/32", "127.0.0.5"]}},
+                        {"name": "b", "listen": "127.0.0.1:26"}],
+          "certificates": [{"cert": "c", "key": "k"}]})",
+      "/etc/sg", errors);
+  REQUIRE(errors.empty());
+  REQUIRE(c.listeners[0].proxyTrusted.size() == 3);
+  CHECK(c.listeners[0].proxyTrusted[0].contains("10.1.2.3"));
+  CHECK(c.listeners[0].proxyTrusted[1].contains("2001:db8::7"));
+  CHECK(c.listeners[0].proxyTrusted[2].str() == "127.0.0.5/32");
+  CHECK(c.listeners[1].proxyTrusted.empty());
 }
 
 TEST_CASE("trace: store, retention and the JSON-lines stream") {

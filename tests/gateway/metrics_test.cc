@@ -261,7 +261,7 @@ TEST_CASE("metrics: the text is well-formed and complete when empty", "[metrics]
     }
   }
   CHECK(e.count("smtpgate_decisions_total") == 8);
-  CHECK(e.count("smtpgate_connections_refused_total") == 3);
+  CHECK(e.count("smtpgate_connections_refused_total") == 5);
   for (const char* kind : {"connect", "timeout", "closed", "tls", "protocol"}) {
     CHECK(e.value("smtpgate_backend_errors_total", {{"kind", kind}}) == 0);
   }

@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FUZZ_DIR = os.path.normpath(os.path.join(HERE, "..", "fuzz"))
 RUN_SH = os.path.join(FUZZ_DIR, "run.sh")
 BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "fuzz")
-TARGETS = ("smtp_session", "data_codec", "reply_parser", "proxy_header", "config", "tenants")
+TARGETS = ("smtp_session", "data_codec", "reply_parser", "proxy_header", "proxy_parser", "config",
+           "tenants")
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
@@ -44,11 +45,11 @@ class FuzzSmokeTest(unittest.TestCase):
         proc = subprocess.Popen(["sh", RUN_SH], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=env, start_new_session=True)
         try:
-            stdout, stderr = proc.communicate(timeout=280)
+            stdout, stderr = proc.communicate(timeout=450)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             stdout, stderr = proc.communicate()
-            self.fail("run.sh took more than 280 s:\n" + (stdout + stderr)[-4000:])
+            self.fail("run.sh took more than 450 s:\n" + (stdout + stderr)[-4000:])
         output = stdout + stderr
         self.assertEqual(proc.returncode, 0, output[-6000:])
         for target in TARGETS:

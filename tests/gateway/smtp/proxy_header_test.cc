@@ -4,31 +4,14 @@
 #include <initializer_list>
 #include <string>
 
+#include "tests/gateway/smtp/proxy_bytes.h"
+
 namespace smtpgate::smtp {
 namespace {
 
-std::string bytes(std::initializer_list<int> values) {
-  std::string out;
-  for (int v : values) {
-    out += static_cast<char>(v);
-  }
-  return out;
-}
-
-const std::string kSignature =
-    bytes({0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A});
-
-ProxyInfo v4Info() {
-  ProxyInfo info;
-  info.clientIp = "192.0.2.10";
-  info.clientPort = 56324;
-  info.serverIp = "198.51.100.1";
-  info.serverPort = 25;
-  info.tlsVersion = "TLSv1.3";
-  info.tlsCipher = "TLS_AES_256_GCM_SHA384";
-  info.sni = "smtp.example.com";
-  return info;
-}
+using proxy_test::bytes;
+using proxy_test::kSignature;
+using proxy_test::v4Info;
 
 TEST_CASE("ip address: parse, canonical text, IPv4-mapped folded", "[smtp][proxy_header]") {
   CHECK(IpAddress::parse("192.0.2.1")->str() == "192.0.2.1");

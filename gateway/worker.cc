@@ -46,6 +46,19 @@ Worker::Worker(unsigned index, RuntimeHolder& runtime, Admission& admission, boo
 
 Worker::~Worker() {
   join();
+  if (!finished_) {
+    // The loop never ran (start-up failed after bind(), e.g. the admin port was busy): close
+    // what the constructor and bind() opened, or uv_loop_close() leaves the loop's memory.
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* handle, void*) {
+          if (!uv_is_closing(handle)) {
+            uv_close(handle, nullptr);
+          }
+        },
+        nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   uv_loop_close(&loop_);
 }
 

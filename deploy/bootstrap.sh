@@ -114,8 +114,10 @@ jobs="${SMTPGATE_TEST_JOBS:-3}"
 #   tsan: ThreadSanitizer, the integration suite with every test gateway on two worker loops,
 #         and the gateway/ unit tests (trace writer, metrics, admin threads). The other unit
 #         tests (policy/, tls/, gateway/smtp/) are single-threaded code: not built there.
-# Left out of both: the fuzz smoke run (its clang build is ASan+UBSan already) and the
-# benchmark smoke run (it measures CPU time; under a sanitizer it would measure the sanitizer).
+# Left out of both: the fuzz smoke run (its clang build is ASan+UBSan already), the benchmark
+# smoke run (it measures CPU time; under a sanitizer it would measure the sanitizer) and the
+# testssl.sh scans (minutes of shell per scan; sslscan and our own probes of test_scanners.py
+# drive the same handshakes and do run there).
 sanitizer_stage() {
   echo "bootstrap: stage $1: building $root/build-$1" >&2
   (cd "$root" && cmake --preset "$1" >/dev/null && cmake --build --preset "$1" -j "$(nproc)")

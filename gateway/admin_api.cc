@@ -81,13 +81,13 @@ AdminResponse report(const AdminRequest& req, const AdminContext& ctx, ReportQue
   if (paged && q.limit == 0 && format == "json") {
     q.limit = kDefaultPage;  // a page, not the whole table; CSV exports everything
   }
-  if (ctx.databasePath.empty()) {
+  if (ctx.databasePath.empty() && ctx.postgres.empty()) {
     return AdminResponse::error(404, "traces are off (trace.store is \"none\")");
   }
   if (ctx.flushTraces) {
     ctx.flushTraces();  // what the gateway has counted is in the answer
   }
-  Json result = runReport(ctx.databasePath, q, error);
+  Json result = runReport(ReportStore{ctx.databasePath, ctx.postgres}, q, error);
   if (!error.empty()) {
     return AdminResponse::error(500, error);
   }

@@ -37,6 +37,7 @@
 #include <string>
 
 #include "gateway/admin_http.h"
+#include "gateway/tenant_repository.h"
 #include "policy/tenants.h"
 
 namespace smtpgate {
@@ -46,12 +47,12 @@ struct TenantAdminContext {
   std::string auditPath;    // STATE_DIR/audit.jsonl
   // Swaps the running runtime's tenants; empty offline (the gateway picks the file up on SIGHUP).
   std::function<void(const policy::TenantDirectory&)> apply;
+  // Cluster mode: the tenants and the audit trail in PostgreSQL; null = the two files above.
+  std::shared_ptr<TenantRepository> repository;
 };
 
 // Serves /api/v1/tenants, /api/v1/tenants/ID and /api/v1/audit (see above).
 AdminResponse handleTenantRequest(const AdminRequest& req, const TenantAdminContext& ctx);
-
-using TenantJson = nlohmann::ordered_json;
 
 // What a change may refuse with: status 0 = go on; otherwise the HTTP status and message.
 struct TenantMutationError {

@@ -29,11 +29,9 @@ constexpr auto kIdleWake = std::chrono::milliseconds(200);
 constexpr auto kRetentionInterval = std::chrono::hours(1);
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kDayMs = 86400000;
-// Cluster mode: pauses between attempts while PostgreSQL is away, and how long a stopping
-// gateway keeps trying before it counts what is left as lost.
+// Cluster mode: pauses between attempts while PostgreSQL is away.
 constexpr auto kFirstRetry = std::chrono::milliseconds(100);
 constexpr auto kMaxRetry = std::chrono::milliseconds(2000);
-constexpr auto kStopRetry = std::chrono::seconds(10);
 
 const char* const kInsertSession =
     "INSERT OR REPLACE INTO sessions (session_id, started_ms, ended_ms, day, listener, endpoint, "
@@ -476,12 +474,12 @@ bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std:
     std::unique_lock lock(mutex_);
     // One grace period for the whole queue, not one per batch.
     if (stopping_ && !giveUpAt_) {
-      giveUpAt_ = std::chrono::steady_clock::now() + kStopRetry;
+      giveUpAt_ = std::chrono::steady_clock::now() + options_.stopRetry;
     }
     if (giveUpAt_ && std::chrono::steady_clock::now() >= *giveUpAt_) {
       log::error("trace store: stopping while PostgreSQL is away: {} records lost",
                  end - begin);
-      return false;
+      return false;  // counted as dropped by writeBatch
     }
     wake_.wait_for(lock, pauseFor);
     pauseFor = std::min(pauseFor * 2, std::chrono::duration_cast<std::chrono::milliseconds>(

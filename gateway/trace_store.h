@@ -39,6 +39,8 @@ class TraceStore {
     // While it is away they stay queued (queueLimit is then the outage buffer) and the writer
     // retries with a growing pause; flush() stops waiting for them.
     std::string postgres;
+    // Cluster mode: how long a stopping store keeps retrying before it counts the rest as lost.
+    std::chrono::milliseconds stopRetry{10000};
   };
 
   // Creates the directories, the database and its schema (WAL, synchronous=NORMAL), applies

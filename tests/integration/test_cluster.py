@@ -6,6 +6,7 @@ SQLite and PostgreSQL reports agreeing on the same records."""
 import base64
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -191,6 +192,13 @@ class TenantTest(ClusterCase):
         self.assertLessEqual(time.time() - changed_at, 1.5)
         self.assertEqual(code, 421, lines)
         self.assertIn("4.7.66", lines[0])
+        # A reload keeps the tenants from PostgreSQL (the configuration names no tenants file).
+        three.signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "reload done" not in three.output() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("reload done", three.output())
+        self.assertEqual(legacy_auth(three)[0], 421)
 
         # The revision read before the change is stale on every instance.
         status, body, _ = two.api("/api/v1/tenants/example?revision=" + revision, "PUT", TENANT)

@@ -9,7 +9,9 @@
 //   running gateway -> append the audit entry (O_APPEND, fsync) -> unlock -> answer.
 //
 // The file is re-read inside the lock every time, so a hand edit made between two API calls is
-// never overwritten by a stale in-memory view.
+// never overwritten by a stale in-memory view. In cluster mode the same steps run over
+// PostgreSQL (TenantAdminContext::repository, gateway/pg_tenant_store.h): the lock is a row lock
+// of the change's transaction, and the audit row and the NOTIFY are part of it.
 //
 // HTTP contract (bodies are JSON; tenant objects are those of the tenants file, keys in the file's
 // order, each exception with an extra "index" on output that is ignored on input):

@@ -89,7 +89,9 @@ AdminResponse report(const AdminRequest& req, const AdminContext& ctx, ReportQue
   }
   Json result = runReport(ReportStore{ctx.databasePath, ctx.postgres}, q, error);
   if (!error.empty()) {
-    return AdminResponse::error(500, error);
+    // Cluster mode with PostgreSQL away: the database is unavailable, not broken.
+    const bool unavailable = !ctx.postgres.empty() && error.rfind("cannot connect", 0) == 0;
+    return AdminResponse::error(unavailable ? 503 : 500, error);
   }
   if (format == "json") {
     return AdminResponse::json(dumpJson(result));

@@ -303,9 +303,11 @@ class OutageTest(ClusterCase):
         self.assertIn("smtpgate_trace_store_up 0", metrics)
         # Every 250 is in a spool.
         self.assertEqual(spooled(self.gws), sent)
-        # The tenants API says the database is away instead of hanging.
+        # The tenants API and the report say the database is away instead of hanging.
         status, _, _ = one.api("/api/v1/tenants")
         self.assertEqual(status, 503)
+        status, body, _ = two.api("/api/v1/report?since=1d")
+        self.assertEqual(status, 503, body)
 
         self.pg.start()
         self.wait_for_total(self.gws, sent, timeout=30)

@@ -11,8 +11,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SMTPGATE_BUILD_DIR:-$root/build}"
 
 build_packages=(build-essential cmake ninja-build libuv1-dev android-libboringssl-dev libfmt-dev
-  nlohmann-json3-dev libcrypt-dev libsqlite3-dev libevent-dev)
+  nlohmann-json3-dev libcrypt-dev libsqlite3-dev libevent-dev libpq-dev)
 test_packages=(catch2 python3 openssl swaks testssl.sh sslscan
+  # The cluster store's server (tests/integration/pg_rig.py starts its own PostgreSQL)
+  postgresql
   # libFuzzer targets (tests/fuzz, a bounded run in the suite)
   clang-14 libclang-rt-14-dev
   # Real MTAs as backends (tests/integration/mta.py): Postfix with Cyrus SASL (sasldb) ...

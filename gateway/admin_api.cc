@@ -81,15 +81,17 @@ AdminResponse report(const AdminRequest& req, const AdminContext& ctx, ReportQue
   if (paged && q.limit == 0 && format == "json") {
     q.limit = kDefaultPage;  // a page, not the whole table; CSV exports everything
   }
-  if (ctx.databasePath.empty()) {
+  if (ctx.databasePath.empty() && ctx.postgres.empty()) {
     return AdminResponse::error(404, "traces are off (trace.store is \"none\")");
   }
   if (ctx.flushTraces) {
     ctx.flushTraces();  // what the gateway has counted is in the answer
   }
-  Json result = runReport(ctx.databasePath, q, error);
+  Json result = runReport(ReportStore{ctx.databasePath, ctx.postgres}, q, error);
   if (!error.empty()) {
-    return AdminResponse::error(500, error);
+    // Cluster mode with PostgreSQL away: the database is unavailable, not broken.
+    const bool unavailable = !ctx.postgres.empty() && error.rfind("cannot connect", 0) == 0;
+    return AdminResponse::error(unavailable ? 503 : 500, error);
   }
   if (format == "json") {
     return AdminResponse::json(dumpJson(result));

@@ -14,6 +14,7 @@ namespace smtpgate {
 // owned by its own file.
 struct AdminContext {
   std::string databasePath;                  // STATE_DIR/traces.sqlite; "" when traces are off
+  std::string postgres;                      // cluster mode: the reports read PostgreSQL
   std::function<void()> flushTraces;         // commit what is queued before a report query
   std::function<std::string()> metricsText;  // Prometheus text
   std::function<bool()> draining;            // /healthz says 503 while the gateway stops

@@ -18,7 +18,9 @@
 #include "gateway/report.h"
 #include "gateway/runtime.h"
 #include "gateway/server.h"
+#include "gateway/db_cli.h"
 #include "gateway/tenant_cli.h"
+#include "gateway/tenant_watcher.h"
 
 namespace smtpgate {
 namespace {
@@ -39,6 +41,8 @@ constexpr const char* kUsage =
     "                             version, the legacy-client inventory, senders\n"
     "  tenant SUBCOMMAND          list, show and change tenants: set ID\n"
     "                             --allow-legacy-tls-clients true|false, exception add|remove\n"
+    "  db migrate|status          cluster mode (\"store\": {\"postgres\"}): bring the\n"
+    "                             PostgreSQL schema up to date, or show its version\n"
     "\n"
     "options:\n"
     "  --help                     this text; 'smtpgate COMMAND --help' for one command\n"
@@ -70,8 +74,9 @@ constexpr const char* kReportUsage =
     "                       [--by day|client|sender|message] [--client IP] [--date DAY]\n"
     "                       [--limit N] [--format table|csv|json]\n"
     "\n"
-    "The inbound messages report, read from STATE_DIR/traces.sqlite. A message counts once it\n"
-    "was accepted (250); refused sessions count as decisions (by rule).\n"
+    "The inbound messages report, read from STATE_DIR/traces.sqlite, or in cluster mode\n"
+    "(\"store\": {\"postgres\"}) from PostgreSQL, covering every instance. A message counts\n"
+    "once it was accepted (250); refused sessions count as decisions (by rule).\n"
     "  --config FILE    the configuration that names the state directory; default:\n"
     "                   $SMTPGATE_CONFIG, else /etc/smtpgate/smtpgate.json if it exists,\n"
     "                   else the embedded default (./var)\n"
@@ -111,15 +116,23 @@ void printErrors(const std::vector<ConfigError>& errors) {
 
 // Loads, validates and builds the runtime of a configuration file; logs the errors and
 // appends them to `out`.
-std::shared_ptr<const Runtime> loadRuntime(const std::string& path, std::vector<std::string>& out) {
+// In cluster mode `cluster` holds the tenants from PostgreSQL (the configuration names no
+// tenants file then).
+std::shared_ptr<const Runtime> loadRuntime(const std::string& path, std::vector<std::string>& out,
+                                           const TenantView* cluster = nullptr) {
   std::vector<ConfigError> errors;
   Config config = loadConfigFile(path, errors);
   if (errors.empty()) {
     checkConfigFiles(config, errors);
   }
+  if (errors.empty() && config.store.cluster() != (cluster != nullptr)) {
+    errors.push_back({"/store", "switching between PostgreSQL and the local files takes a "
+                                "restart"});
+  }
   std::shared_ptr<const Runtime> runtime;
   if (errors.empty()) {
-    runtime = buildRuntime(config, errors);
+    const policy::TenantDirectory tenants = cluster ? cluster->current() : policy::TenantDirectory();
+    runtime = buildRuntime(config, errors, cluster ? &tenants : nullptr);
   }
   if (!errors.empty()) {
     for (const auto& e : errors) {
@@ -168,6 +181,7 @@ int commandRun(const std::vector<std::string>& args) {
   // start) must not end the process, which is its default action.
   std::signal(SIGHUP, SIG_IGN);
   std::shared_ptr<const Runtime> runtime;
+  std::shared_ptr<TenantView> cluster;
   Server::Reloader reloader;
   if (configPath.empty()) {
     std::string banner;
@@ -182,16 +196,31 @@ int commandRun(const std::vector<std::string>& args) {
     };
   } else {
     configPath = fs::absolute(configPath).string();
+    std::vector<ConfigError> configErrors;
+    const Config peek = loadConfigFile(configPath, configErrors);
+    if (configErrors.empty() && peek.store.cluster()) {
+      // Cluster mode: the schema must be the one of this binary and the tenants readable
+      // before the first session; later outages keep the last known tenants.
+      std::string error;
+      cluster = openTenantView(peek.store.postgres, error);
+      if (!cluster) {
+        log::error("{}: store: {}", configPath, error);
+        return 1;
+      }
+    }
     std::vector<std::string> ignored;
-    runtime = loadRuntime(configPath, ignored);
-    reloader = [configPath](std::vector<std::string>& errors) {
-      return loadRuntime(configPath, errors);
+    runtime = loadRuntime(configPath, ignored, cluster.get());
+    reloader = [configPath, cluster](std::vector<std::string>& errors) {
+      return loadRuntime(configPath, errors, cluster.get());
     };
   }
   if (!runtime) {
     return 1;
   }
   Server server(runtime, reloader);
+  if (cluster) {
+    server.useClusterStore(cluster);
+  }
   std::string error = server.openTraces();
   if (error.empty()) {
     error = server.bind();
@@ -324,8 +353,13 @@ int commandReport(const std::vector<std::string>& args) {
   if (!loadCommandConfig(configPath, "report", config)) {
     return 1;
   }
-  const std::string database = (fs::path(config.stateDir) / "traces.sqlite").string();
-  nlohmann::ordered_json report = runReport(database, query, error);
+  ReportStore store;
+  if (config.store.cluster()) {
+    store.postgres = config.store.postgres;
+  } else {
+    store.sqlitePath = (fs::path(config.stateDir) / "traces.sqlite").string();
+  }
+  nlohmann::ordered_json report = runReport(store, query, error);
   if (!error.empty()) {
     std::fprintf(stderr, "smtpgate report: %s\n", error.c_str());
     return 1;
@@ -376,6 +410,9 @@ int runCli(int argc, char** argv) {
       return 0;
     }
     return commandReport(rest);
+  }
+  if (command == "db") {
+    return commandDb(rest);  // handles --help itself
   }
   if (command == "tenant") {
     return commandTenant(rest);  // handles --help itself, anywhere among its arguments

@@ -164,10 +164,16 @@ class ConfigParser {
         .field("tenants", json_schema::path(config_.tenantsPath, baseDir_, true))
         .field("legacy_tls", [this](const Node& n) { legacyTls(n); })
         .field("trace", [this](const Node& n) { trace(n); })
+        .field("store", [this](const Node& n) { store(n); })
         .field("admin", [this](const Node& n) { admin(n); })
         .field("user", [this](const Node& n) { user(n); });
     schema.apply(root);
 
+    if (config_.store.cluster() && !config_.tenantsPath.empty()) {
+      root.context().errors.push_back(
+          {"/tenants", "not used with \"store\": {\"postgres\"}: the tenants live in "
+                       "PostgreSQL (remove \"tenants\")"});
+    }
     if (!config_.listeners.empty() && config_.certificates.empty()) {
       root.context().errors.push_back(
           {"/certificates", "at least one certificate is required when listeners are configured"});
@@ -526,6 +532,29 @@ class ConfigParser {
               value.empty() || value == "-" ? value : json_schema::resolvePath(value, baseDir_);
         });
     schema.apply(node);
+  }
+
+  void store(const Node& node) {
+    auto& store = config_.store;
+    ObjectSchema schema;
+    schema.field("postgres", [&store](const Node& n) {
+          std::string value;
+          if (!json_schema::readString(n, value)) {
+            return;
+          }
+          if (value.empty() || value.find('\0') != std::string::npos) {
+            n.error("must be a PostgreSQL connection string (\"host=... dbname=...\" or "
+                    "postgresql://...)");
+            return;
+          }
+          store.postgres = value;
+        })
+        .field("buffer_records", json_schema::integer(store.bufferRecords, 1000, 10000000))
+        .field("refresh_s", json_schema::integer(store.refreshS, 1, 3600));
+    schema.apply(node);
+    if (store.postgres.empty() && node.value().is_object()) {
+      node.error("\"postgres\" is required in \"store\"");
+    }
   }
 
   // SPEC section 8: the user to run as once the ports are bound and the keys read.

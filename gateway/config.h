@@ -98,6 +98,15 @@ struct TraceConfig {
   std::string eventsJsonl;       // "" = off, "-" = stdout, else an absolute path (appended to)
 };
 
+// Cluster mode: tenants, their audit trail and the traces in PostgreSQL instead of the tenants
+// file and STATE_DIR/traces.sqlite ("store": {"postgres": CONNINFO}).
+struct StoreConfig {
+  std::string postgres;            // a libpq connection string or URI; "" = local files
+  uint32_t bufferRecords = 200000;  // trace records held in memory while PostgreSQL is away
+  uint32_t refreshS = 30;          // tenants re-read this often even without a NOTIFY
+  bool cluster() const { return !postgres.empty(); }
+};
+
 // SPEC section 7: the admin HTTP API and page. Off unless "admin" is configured; never without
 // a token (the file holds one line of at least 16 printable characters).
 struct AdminConfig {
@@ -124,6 +133,7 @@ struct Config {
   std::string tenantsPath;
   policy::LegacyTlsPolicy legacyTls;  // timestamps as Unix seconds
   TraceConfig trace;
+  StoreConfig store;
   AdminConfig admin;
   std::string user;                   // "" = keep running as the starting user
   std::string sourcePath;             // file it came from, "" for the embedded default

@@ -245,8 +245,14 @@ std::string Metrics::prometheusText(const TraceStore* traces) const {
     }
     {
       Family f(out, "smtpgate_trace_dropped_total", "counter",
-               "Trace records dropped because the queue was full.");
+               "Trace records dropped because the queue was full (in cluster mode also while "
+               "PostgreSQL was away and the buffer full).");
       f.sample("", traces->dropped());
+    }
+    {
+      Family f(out, "smtpgate_trace_store_up", "gauge",
+               "1 while trace records can be written (0: PostgreSQL away, records buffered).");
+      f.sample("", traces->storeAvailable() ? 1 : 0);
     }
   }
   {

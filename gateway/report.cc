@@ -1,5 +1,6 @@
 #include "gateway/report.h"
 
+#include "gateway/pg_connection.h"
 #include "gateway/time_format.h"
 #include "policy/ip_address.h"
 
@@ -10,7 +11,9 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -31,34 +34,30 @@ struct Param {
   static Param text(std::string v) { return Param{false, 0, std::move(v)}; }
 };
 
-class Database {
+// The rows of one query, whichever database answers it.
+class Rows {
  public:
-  ~Database() {
-    if (db_) {
-      sqlite3_close(db_);
-    }
-  }
-  bool open(const std::string& path, std::string& error) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
-    if (rc != SQLITE_OK) {
-      error = fmt::format("cannot open {}: {}", path,
-                          db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
-      return false;
-    }
-    sqlite3_busy_timeout(db_, 5000);  // the writer may hold the lock for a moment
-    return true;
-  }
-  sqlite3* handle() const { return db_; }
-
- private:
-  sqlite3* db_ = nullptr;
+  virtual ~Rows() = default;
+  virtual bool next() = 0;  // false at the end or on an error (then `error` is set)
+  virtual std::string text(int column) const = 0;
+  virtual int64_t integer(int column) const = 0;
 };
 
-class Statement {
+// Where the trace records are: STATE_DIR/traces.sqlite or the cluster's PostgreSQL. The report
+// SQL is shared; the few spellings that differ are asked for with postgres().
+class Database {
  public:
-  Statement(const Database& db, const std::string& sql, const std::vector<Param>& params,
-            std::string& error)
-      : db_(db.handle()), error_(error) {
+  virtual ~Database() = default;
+  virtual std::unique_ptr<Rows> query(const std::string& sql, const std::vector<Param>& params,
+                                      std::string& error) const = 0;
+  virtual bool postgres() const = 0;
+};
+
+class SqliteRows : public Rows {
+ public:
+  SqliteRows(sqlite3* db, const std::string& sql, const std::vector<Param>& params,
+             std::string& error)
+      : db_(db), error_(error) {
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
       fail();
       return;
@@ -75,12 +74,11 @@ class Statement {
       }
     }
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
+  ~SqliteRows() override { sqlite3_finalize(stmt_); }
+  SqliteRows(const SqliteRows&) = delete;
+  SqliteRows& operator=(const SqliteRows&) = delete;
 
-  // True while there is a row; false at the end or on an error (then `error` is set).
-  bool next() {
+  bool next() override {
     if (!stmt_ || !error_.empty()) {
       return false;
     }
@@ -93,13 +91,13 @@ class Statement {
     }
     return false;
   }
-  std::string text(int column) const {
+  std::string text(int column) const override {
     const unsigned char* p = sqlite3_column_text(stmt_, column);
     return p ? std::string(reinterpret_cast<const char*>(p),
                            static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
              : std::string();
   }
-  int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  int64_t integer(int column) const override { return sqlite3_column_int64(stmt_, column); }
 
  private:
   void fail() {
@@ -110,6 +108,87 @@ class Statement {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   std::string& error_;
+};
+
+class SqliteDatabase : public Database {
+ public:
+  ~SqliteDatabase() override {
+    if (db_) {
+      sqlite3_close(db_);
+    }
+  }
+  bool open(const std::string& path, std::string& error) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr);
+    if (rc != SQLITE_OK) {
+      error = fmt::format("cannot open {}: {}", path,
+                          db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+      return false;
+    }
+    sqlite3_busy_timeout(db_, 5000);  // the writer may hold the lock for a moment
+    return true;
+  }
+  std::unique_ptr<Rows> query(const std::string& sql, const std::vector<Param>& params,
+                              std::string& error) const override {
+    return std::make_unique<SqliteRows>(db_, sql, params, error);
+  }
+  bool postgres() const override { return false; }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class PgRows : public Rows {
+ public:
+  explicit PgRows(PgResult result) : result_(std::move(result)) {}
+  bool next() override { return ++row_ < result_.rows(); }
+  std::string text(int column) const override { return result_.text(row_, column); }
+  int64_t integer(int column) const override { return result_.integer(row_, column); }
+
+ private:
+  PgResult result_;
+  int row_ = -1;
+};
+
+class PgDatabase : public Database {
+ public:
+  bool open(const std::string& conninfo, std::string& error) {
+    db_ = PgConnection::connect(conninfo, error);
+    return db_ != nullptr;
+  }
+  std::unique_ptr<Rows> query(const std::string& sql, const std::vector<Param>& params,
+                              std::string& error) const override {
+    PgParams values;
+    for (const Param& p : params) {
+      if (p.isInt) {
+        values.integer(p.i);
+      } else {
+        values.text(pgSafeText(p.s));
+      }
+    }
+    PgResult result;
+    if (error.empty() && !db_->exec(numberedPlaceholders(sql), values, &result, error)) {
+      error = fmt::format("trace database: {}", error);
+    }
+    return std::make_unique<PgRows>(std::move(result));
+  }
+  bool postgres() const override { return true; }
+
+ private:
+  std::unique_ptr<PgConnection> db_;
+};
+
+// A query of the report, read row by row.
+class Statement {
+ public:
+  Statement(const Database& db, const std::string& sql, const std::vector<Param>& params,
+            std::string& error)
+      : rows_(db.query(sql, params, error)) {}
+  bool next() { return rows_->next(); }
+  std::string text(int column) const { return rows_->text(column); }
+  int64_t integer(int column) const { return rows_->integer(column); }
+
+ private:
+  std::unique_ptr<Rows> rows_;
 };
 
 // The WHERE clause of the query's filters over one table; `timeColumn` is started_ms for
@@ -301,8 +380,9 @@ Json reportByClient(const Database& db, const ReportQuery& q, int64_t untilMs,
   {
     std::vector<Param> params;
     std::string sql =
-        "SELECT client_ip, ehlo, auth_user, tls_version, COUNT(*), MIN(started_ms),"
-        " MAX(MAX(started_ms, ended_ms)) FROM sessions" +
+        std::string("SELECT client_ip, ehlo, auth_user, tls_version, COUNT(*), MIN(started_ms),") +
+        (db.postgres() ? " MAX(GREATEST(started_ms, ended_ms))" : " MAX(MAX(started_ms, ended_ms))") +
+        " FROM sessions" +
         whereClause(q, untilMs, "started_ms", params) +
         " GROUP BY client_ip, ehlo, auth_user, tls_version";
     Statement st(db, sql, params, error);
@@ -316,12 +396,18 @@ Json reportByClient(const Database& db, const ReportQuery& q, int64_t untilMs,
   }
   {
     // The latest session of each client. SQLite takes the bare columns of a group from the row
-    // that holds its single MAX().
+    // that holds its single MAX(); PostgreSQL says it with DISTINCT ON.
     std::vector<Param> params;
     std::string sql =
-        "SELECT client_ip, ehlo, auth_user, tenant, endpoint, rule, MAX(started_ms)"
-        " FROM sessions" +
-        whereClause(q, untilMs, "started_ms", params) + " GROUP BY client_ip, ehlo, auth_user";
+        db.postgres()
+            ? "SELECT DISTINCT ON (client_ip, ehlo, auth_user) client_ip, ehlo, auth_user,"
+              " tenant, endpoint, rule, started_ms FROM sessions" +
+                  whereClause(q, untilMs, "started_ms", params) +
+                  " ORDER BY client_ip, ehlo, auth_user, started_ms DESC"
+            : "SELECT client_ip, ehlo, auth_user, tenant, endpoint, rule, MAX(started_ms)"
+              " FROM sessions" +
+                  whereClause(q, untilMs, "started_ms", params) +
+                  " GROUP BY client_ip, ehlo, auth_user";
     Statement st(db, sql, params, error);
     while (st.next()) {
       auto it = clients.find(ClientKey{st.text(0), st.text(1), st.text(2)});
@@ -400,7 +486,8 @@ Json reportMessages(const Database& db, const ReportQuery& q, int64_t untilMs,
       " FROM messages" +
       whereClause(q, untilMs, "received_ms", params) +
       " ORDER BY received_ms DESC, id DESC LIMIT ? OFFSET ?";
-  params.push_back(Param::integer(q.limit > 0 ? q.limit : -1));  // -1: no limit in SQLite
+  // No limit: the largest count both databases accept.
+  params.push_back(Param::integer(q.limit > 0 ? q.limit : std::numeric_limits<int64_t>::max()));
   params.push_back(Param::integer(q.offset));
   Statement st(db, sql, params, error);
   Json list = Json::array();
@@ -478,6 +565,38 @@ const std::vector<std::string>& reportVersions() {
   return versions;
 }
 
+namespace {
+
+Json reportFrom(const Database& db, const ReportQuery& q, std::string& error) {
+  const int64_t untilMs = q.untilMs == 0 ? nowMs() : q.untilMs;
+  switch (q.by) {
+    case ReportQuery::By::Client:
+      return reportByClient(db, q, untilMs, error);
+    case ReportQuery::By::Sender:
+      return reportBySender(db, q, untilMs, error);
+    case ReportQuery::By::Message:
+      return reportMessages(db, q, untilMs, error);
+    case ReportQuery::By::Day:
+      break;
+  }
+  return reportByDay(db, q, untilMs, error);
+}
+
+}  // namespace
+
+nlohmann::ordered_json runReport(const ReportStore& store, const ReportQuery& q,
+                                 std::string& error) {
+  if (store.postgres.empty()) {
+    return runReport(store.sqlitePath, q, error);
+  }
+  error.clear();
+  PgDatabase db;
+  if (!db.open(store.postgres, error)) {
+    return nullptr;
+  }
+  return reportFrom(db, q, error);
+}
+
 nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQuery& q,
                                  std::string& error) {
   error.clear();
@@ -485,7 +604,7 @@ nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQu
   if (!std::filesystem::exists(databasePath, ec)) {
     return emptyReport(q);  // nothing recorded yet
   }
-  Database db;
+  SqliteDatabase db;
   if (!db.open(databasePath, error)) {
     return nullptr;
   }
@@ -501,18 +620,7 @@ nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQu
       return emptyReport(q);
     }
   }
-  const int64_t untilMs = q.untilMs == 0 ? nowMs() : q.untilMs;
-  switch (q.by) {
-    case ReportQuery::By::Client:
-      return reportByClient(db, q, untilMs, error);
-    case ReportQuery::By::Sender:
-      return reportBySender(db, q, untilMs, error);
-    case ReportQuery::By::Message:
-      return reportMessages(db, q, untilMs, error);
-    case ReportQuery::By::Day:
-      break;
-  }
-  return reportByDay(db, q, untilMs, error);
+  return reportFrom(db, q, error);
 }
 
 bool parseSince(std::string_view text, int64_t now, int64_t& sinceMs, std::string& error) {

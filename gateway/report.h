@@ -56,6 +56,15 @@ const std::vector<std::string>& reportVersions();
 nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQuery& q,
                                  std::string& error);
 
+// Where the report reads: the SQLite trace store, or in cluster mode the PostgreSQL of every
+// instance (same SQL, same JSON; an unreachable database is an error).
+struct ReportStore {
+  std::string sqlitePath;
+  std::string postgres;  // a libpq connection string; non-empty wins
+};
+nlohmann::ordered_json runReport(const ReportStore& store, const ReportQuery& q,
+                                 std::string& error);
+
 // Renders a report of runReport: aligned columns with a header (by day: date none 1.0 1.1 1.2
 // 1.3 all, then a TOTAL row with percentages and the refused sessions by rule), or CSV
 // (RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote, CR or LF; a header

@@ -19,10 +19,13 @@ policy::Endpoint policyEndpoint(EndpointKind kind) {
 }
 
 std::shared_ptr<const Runtime> buildRuntime(const Config& config,
-                                            std::vector<ConfigError>& errors) {
+                                            std::vector<ConfigError>& errors,
+                                            const policy::TenantDirectory* tenants) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
-  if (!config.tenantsPath.empty()) {
+  if (tenants != nullptr) {
+    runtime->tenants = *tenants;
+  } else if (!config.tenantsPath.empty()) {
     std::vector<ConfigError> tenantErrors;
     if (!loadTenantsFile(config.tenantsPath, runtime->tenants, tenantErrors)) {
       for (const auto& e : tenantErrors) {

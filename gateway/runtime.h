@@ -37,6 +37,9 @@ policy::Endpoint policyEndpoint(EndpointKind kind);
 // Builds the runtime: TLS contexts (certificates loaded), spool directories, users file,
 // tenants file.
 // Problems are appended to `errors` with the pointers of the configuration values.
-std::shared_ptr<const Runtime> buildRuntime(const Config& config, std::vector<ConfigError>& errors);
+// Cluster mode passes the tenants read from PostgreSQL in `tenants` (the configuration then
+// names no tenants file).
+std::shared_ptr<const Runtime> buildRuntime(const Config& config, std::vector<ConfigError>& errors,
+                                            const policy::TenantDirectory* tenants = nullptr);
 
 }  // namespace smtpgate

@@ -8,7 +8,9 @@
 #include "gateway/admin_page.h"
 #include "gateway/capability_probe.h"
 #include "gateway/log.h"
+#include "gateway/pg_tenant_store.h"
 #include "gateway/tenant_admin.h"
+#include "gateway/tenant_watcher.h"
 
 namespace smtpgate {
 
@@ -31,6 +33,7 @@ Server::Server(std::shared_ptr<const Runtime> runtime, Reloader reload)
 
 Server::~Server() {
   admin_.reset();
+  watcher_.reset();
   for (auto& w : workers_) {
     w->join();
   }
@@ -49,6 +52,10 @@ std::string Server::openTraces() {
   options.databasePath = c.stateDir + "/traces.sqlite";
   options.retentionDays = c.trace.retentionDays;
   options.eventsJsonl = c.trace.eventsJsonl;
+  if (c.store.cluster() && c.trace.sqlite) {
+    options.postgres = c.store.postgres;
+    options.queueLimit = c.store.bufferRecords;
+  }
   std::string error;
   traces_ = TraceStore::open(options, error);
   if (!traces_) {
@@ -80,7 +87,9 @@ std::string Server::startAdmin() {
     return "admin: " + error;
   }
   AdminContext context;
-  if (runtime->config.trace.sqlite) {
+  if (runtime->config.trace.sqlite && runtime->config.store.cluster()) {
+    context.postgres = runtime->config.store.postgres;
+  } else if (runtime->config.trace.sqlite) {
     context.databasePath = runtime->config.stateDir + "/traces.sqlite";
   }
   context.flushTraces = [this] {
@@ -101,6 +110,12 @@ std::string Server::startAdmin() {
     tenants.tenantsPath = runtime->config.tenantsPath;
     tenants.auditPath = runtime->config.stateDir + "/audit.jsonl";
     tenants.apply = [this](const policy::TenantDirectory& directory) { installTenants(directory); };
+    if (clusterTenants_) {
+      tenants.repository = clusterTenants_;
+      tenants.apply = [this](const policy::TenantDirectory& directory) {
+        installClusterLocked(clusterTenants_->lastCommittedVersion(), directory);
+      };
+    }
     return handleTenantRequest(request, tenants);
   };
   context.asset = [](const std::string& path, AdminResponse& out) {
@@ -127,6 +142,27 @@ std::string Server::startAdmin() {
   }
   log::info("admin API on http://{}/", admin.listen.str());
   return "";
+}
+
+void Server::useClusterStore(std::shared_ptr<TenantView> view) {
+  clusterView_ = std::move(view);
+  const StoreConfig& store = runtime_.get()->config.store;
+  clusterTenants_ = std::make_shared<PgTenantStore>(store.postgres);
+  watcher_ = std::make_unique<TenantWatcher>(
+      store.postgres, std::chrono::seconds(store.refreshS),
+      [this](const TenantSnapshot& snapshot) { installFromCluster(snapshot); });
+}
+
+void Server::installFromCluster(const TenantSnapshot& snapshot) {
+  std::lock_guard<std::mutex> lock(updateMutex_);
+  installClusterLocked(snapshot.version, snapshot.directory);
+}
+
+void Server::installClusterLocked(int64_t version, const policy::TenantDirectory& tenants) {
+  if (clusterView_ && clusterView_->offer(version, tenants)) {
+    installTenants(tenants);
+    log::info("tenants: version {} from PostgreSQL in force", version);
+  }
 }
 
 void Server::installTenants(const policy::TenantDirectory& tenants) {
@@ -166,8 +202,12 @@ int Server::run() {
   for (auto& w : workers_) {
     w->startThread();
   }
+  if (watcher_) {
+    watcher_->start();
+  }
   log::info("smtpgate {} ready: {} worker(s)", SMTPGATE_VERSION, workers_.size());
   uv_run(&loop_, UV_RUN_DEFAULT);
+  watcher_.reset();
   for (auto& w : workers_) {
     w->join();
   }
@@ -238,6 +278,10 @@ std::vector<std::string> Server::reloadLocked() {
   }
   if (listenersChanged) {
     log::warning("reload: listener addresses changed; they take effect at the next restart");
+  }
+  if (fresh->config.store.postgres != before.store.postgres) {
+    log::warning("reload: the store's connection string changed; it takes effect at the next "
+                 "restart");
   }
   if (fresh->config.admin.enabled != before.admin.enabled) {
     log::warning("reload: the admin API is {} at the next restart",

@@ -15,6 +15,13 @@
 #include "gateway/worker.h"
 
 namespace smtpgate {
+class PgTenantStore;
+class TenantView;
+class TenantWatcher;
+struct TenantSnapshot;
+}  // namespace smtpgate
+
+namespace smtpgate {
 
 // Runs the workers and handles signals on the main thread:
 //   SIGHUP: rebuild the runtime from `reload` (a bad configuration is refused, the running
@@ -31,6 +38,10 @@ class Server {
   // Opens the trace store of the configuration (traces.sqlite under state_dir, events_jsonl).
   // Returns "" or the error. Without it (trace.store "none" and no events) nothing is traced.
   std::string openTraces();
+  // Cluster mode ("store": {"postgres"}): the tenants of `view` (already in the runtime) come
+  // from PostgreSQL; the admin API edits them there and a watcher thread, started by run(),
+  // installs every change made through any instance. Call before startAdmin().
+  void useClusterStore(std::shared_ptr<TenantView> view);
   // Binds every listener in every worker. Returns "" or the error.
   std::string bind();
   // Starts the admin HTTP server when the configuration has one. Returns "" or the error.
@@ -52,6 +63,10 @@ class Server {
   // New decisions use these tenants from now on (the admin API wrote them). Caller holds
   // updateMutex_.
   void installTenants(const policy::TenantDirectory& tenants);
+  // Cluster mode: installs a snapshot newer than the one in force. The first takes
+  // updateMutex_ (the watcher thread), the second expects it held (the admin API).
+  void installFromCluster(const TenantSnapshot& snapshot);
+  void installClusterLocked(int64_t version, const policy::TenantDirectory& tenants);
 
   RuntimeHolder runtime_;
   std::mutex updateMutex_;              // one reload or tenant change at a time
@@ -64,6 +79,9 @@ class Server {
   uv_timer_t poll_{};
   uv_timer_t reloadRetry_{};  // SIGHUP while a tenant change holds updateMutex_
   std::atomic<bool> stopping_{false};
+  std::shared_ptr<TenantView> clusterView_;
+  std::shared_ptr<PgTenantStore> clusterTenants_;
+  std::unique_ptr<TenantWatcher> watcher_;  // stopped before the workers are joined
   std::unique_ptr<AdminServer> admin_;  // stopped first: its handlers use the rest
 };
 

@@ -421,11 +421,123 @@ bool validate(const Json& tenants, std::size_t edited, std::vector<std::string>&
   return false;
 }
 
+class FileChange : public TenantChange {
+ public:
+  FileChange(const TenantAdminContext& ctx, std::unique_ptr<TenantsLock> lock, Json tenants)
+      : ctx_(ctx), lock_(std::move(lock)), tenants_(std::move(tenants)) {}
+  const Json& tenants() const override { return tenants_; }
+  bool commit(const policy::TenantDirectory& next, const Json& entry,
+              std::string& error) override {
+    // The audit line goes first: a change on disk always has its line, even after a crash
+    // right after the rename. A write that fails afterwards gets a second line saying so.
+    if (!appendAudit(ctx_.auditPath, entry, error)) {
+      error = fmt::format("nothing was changed: {}", error);
+      return false;
+    }
+    if (!writeAtomically(ctx_.tenantsPath, tenantsToJson(next), error)) {
+      std::string ignored;
+      Json failed = entry;
+      failed["time"] = nowText();
+      failed["action"] = entry["action"].get<std::string>() + " failed";
+      failed["new"] = entry["old"];
+      failed["error"] = error;
+      appendAudit(ctx_.auditPath, failed, ignored);
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  const TenantAdminContext& ctx_;
+  std::unique_ptr<TenantsLock> lock_;
+  Json tenants_;
+};
+
+// The tenants file and STATE_DIR/audit.jsonl.
+class FileRepository : public TenantRepository {
+ public:
+  explicit FileRepository(const TenantAdminContext& ctx) : ctx_(ctx) {}
+  bool read(Json& tenants, int& status, std::string& error,
+            std::vector<std::string>& errors) override {
+    if (readTenants(ctx_.tenantsPath, tenants, errors)) {
+      return true;
+    }
+    status = 409;
+    error = fmt::format("the tenants file {} is invalid", ctx_.tenantsPath);
+    return false;
+  }
+  std::unique_ptr<TenantChange> begin(int& status, std::string& error,
+                                      std::vector<std::string>& errors) override {
+    if (ctx_.tenantsPath.empty()) {
+      status = 409;
+      error = "no tenants file is configured (\"tenants\" in the configuration)";
+      return nullptr;
+    }
+    auto lock = std::make_unique<TenantsLock>(ctx_.tenantsPath);
+    if (!lock->acquire(error)) {
+      status = lock->busy() ? 503 : 500;
+      return nullptr;
+    }
+    // Re-read inside the lock: whatever is on disk now (a hand edit, the other process's
+    // change) is what this change builds on.
+    Json tenants;
+    if (!readTenants(ctx_.tenantsPath, tenants, errors)) {
+      status = 409;
+      error = fmt::format("the tenants file {} is invalid; fix it first", ctx_.tenantsPath);
+      return nullptr;
+    }
+    return std::make_unique<FileChange>(ctx_, std::move(lock), std::move(tenants));
+  }
+  bool audit(const std::string& tenant, int limit, std::vector<Json>& entries,
+             std::string&) override {
+    std::ifstream in(ctx_.auditPath);
+    std::vector<Json> matching;
+    std::string line;
+    while (std::getline(in, line)) {
+      Json entry = Json::parse(line, nullptr, false);
+      if (entry.is_discarded() || !entry.is_object()) {
+        continue;  // a torn last line after a crash is not a reason to hide the rest
+      }
+      if (!tenant.empty() &&
+          policy::asciiLower(entry.value("tenant", std::string())) != tenant) {
+        continue;
+      }
+      matching.push_back(std::move(entry));
+    }
+    for (auto it = matching.rbegin();
+         it != matching.rend() && entries.size() < static_cast<std::size_t>(limit); ++it) {
+      entries.push_back(std::move(*it));
+    }
+    return true;
+  }
+
+ private:
+  const TenantAdminContext& ctx_;
+};
+
+std::shared_ptr<TenantRepository> repositoryOf(const TenantAdminContext& ctx) {
+  if (ctx.repository) {
+    return ctx.repository;
+  }
+  return std::make_shared<FileRepository>(ctx);
+}
+
+bool readAll(const TenantAdminContext& ctx, Json& tenants, AdminResponse& failed) {
+  int status = 500;
+  std::string error;
+  std::vector<std::string> errors;
+  if (repositoryOf(ctx)->read(tenants, status, error, errors)) {
+    return true;
+  }
+  failed = failure(status, error, errors);
+  return false;
+}
+
 AdminResponse listTenants(const TenantAdminContext& ctx) {
   Json tenants;
-  std::vector<std::string> errors;
-  if (!readTenants(ctx.tenantsPath, tenants, errors)) {
-    return failure(409, fmt::format("the tenants file {} is invalid", ctx.tenantsPath), errors);
+  AdminResponse failed;
+  if (!readAll(ctx, tenants, failed)) {
+    return failed;
   }
   Json list = Json::array();
   for (const Json& t : tenants) {
@@ -436,9 +548,9 @@ AdminResponse listTenants(const TenantAdminContext& ctx) {
 
 AdminResponse showTenant(const TenantAdminContext& ctx, const std::string& id) {
   Json tenants;
-  std::vector<std::string> errors;
-  if (!readTenants(ctx.tenantsPath, tenants, errors)) {
-    return failure(409, fmt::format("the tenants file {} is invalid", ctx.tenantsPath), errors);
+  AdminResponse failed;
+  if (!readAll(ctx, tenants, failed)) {
+    return failed;
   }
   auto index = findTenant(tenants, id);
   if (!index) {
@@ -507,23 +619,14 @@ AdminResponse auditTrail(const AdminRequest& req, const TenantAdminContext& ctx)
     limit = static_cast<int>(value);
   }
   const std::string tenant = policy::asciiLower(req.param("tenant"));
-  Json entries = Json::array();
-  std::ifstream in(ctx.auditPath);
-  std::vector<Json> matching;
-  std::string line;
-  while (std::getline(in, line)) {
-    Json entry = Json::parse(line, nullptr, false);
-    if (entry.is_discarded() || !entry.is_object()) {
-      continue;  // a torn last line after a crash is not a reason to hide the rest
-    }
-    if (!tenant.empty() && policy::asciiLower(entry.value("tenant", std::string())) != tenant) {
-      continue;
-    }
-    matching.push_back(std::move(entry));
+  std::vector<Json> found;
+  std::string error;
+  if (!repositoryOf(ctx)->audit(tenant, limit, found, error)) {
+    return failure(503, error);
   }
-  for (auto it = matching.rbegin(); it != matching.rend() && entries.size() < std::size_t(limit);
-       ++it) {
-    entries.push_back(std::move(*it));
+  Json entries = Json::array();
+  for (Json& entry : found) {
+    entries.push_back(std::move(entry));
   }
   return respond(200, Json{{"audit", std::move(entries)}});
 }
@@ -561,22 +664,15 @@ std::string offlineActor() {
 AdminResponse editTenant(const TenantAdminContext& ctx, const std::string& id,
                          const std::string& actor, const TenantMutation& mutate,
                          const std::string& expectedRevision) {
-  if (ctx.tenantsPath.empty()) {
-    return failure(409, "no tenants file is configured (\"tenants\" in the configuration)");
-  }
-  TenantsLock lock(ctx.tenantsPath);
+  const auto repository = repositoryOf(ctx);
+  int status = 500;
   std::string error;
-  if (!lock.acquire(error)) {
-    return failure(lock.busy() ? 503 : 500, error);
-  }
-  // Re-read inside the lock: whatever is on disk now (a hand edit, the other process's change)
-  // is what this change builds on.
-  Json tenants;
   std::vector<std::string> errors;
-  if (!readTenants(ctx.tenantsPath, tenants, errors)) {
-    return failure(
-        409, fmt::format("the tenants file {} is invalid; fix it first", ctx.tenantsPath), errors);
+  std::unique_ptr<TenantChange> change = repository->begin(status, error, errors);
+  if (!change) {
+    return failure(status, error, errors);
   }
+  const Json& tenants = change->tenants();
   auto index = findTenant(tenants, id);
   const Json before = index ? tenants[*index] : Json();
   if (!expectedRevision.empty() && tenantRevision(before) != expectedRevision) {
@@ -627,23 +723,11 @@ AdminResponse editTenant(const TenantAdminContext& ctx, const std::string& id,
                              {"audit", nullptr},
                              {"unchanged", true}});
   }
-  // The audit line goes first: a change on disk always has its line, even after a crash right
-  // after the rename. A write that fails afterwards gets a second line saying so.
   Json entry = {{"time", nowText()},  {"actor", cleanActor(actor)},
                 {"tenant", tenantId}, {"action", inferAction(before, after)},
                 {"old", before},      {"new", after}};
-  if (!appendAudit(ctx.auditPath, entry, error)) {
+  if (!change->commit(directory, entry, error)) {
     log::error("tenant {}: {}", tenantId, error);
-    return failure(500, fmt::format("nothing was changed: {}", error));
-  }
-  if (!writeAtomically(ctx.tenantsPath, tenantsToJson(directory), error)) {
-    std::string ignored;
-    Json failed = entry;
-    failed["time"] = nowText();
-    failed["action"] = entry["action"].get<std::string>() + " failed";
-    failed["new"] = before;
-    failed["error"] = error;
-    appendAudit(ctx.auditPath, failed, ignored);
     return failure(500, error);
   }
   if (ctx.apply) {

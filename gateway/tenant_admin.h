@@ -9,7 +9,9 @@
 //   running gateway -> append the audit entry (O_APPEND, fsync) -> unlock -> answer.
 //
 // The file is re-read inside the lock every time, so a hand edit made between two API calls is
-// never overwritten by a stale in-memory view.
+// never overwritten by a stale in-memory view. In cluster mode the same steps run over
+// PostgreSQL (TenantAdminContext::repository, gateway/pg_tenant_store.h): the lock is a row lock
+// of the change's transaction, and the audit row and the NOTIFY are part of it.
 //
 // HTTP contract (bodies are JSON; tenant objects are those of the tenants file, keys in the file's
 // order, each exception with an extra "index" on output that is ignored on input):
@@ -37,6 +39,7 @@
 #include <string>
 
 #include "gateway/admin_http.h"
+#include "gateway/tenant_repository.h"
 #include "policy/tenants.h"
 
 namespace smtpgate {
@@ -46,12 +49,12 @@ struct TenantAdminContext {
   std::string auditPath;    // STATE_DIR/audit.jsonl
   // Swaps the running runtime's tenants; empty offline (the gateway picks the file up on SIGHUP).
   std::function<void(const policy::TenantDirectory&)> apply;
+  // Cluster mode: the tenants and the audit trail in PostgreSQL; null = the two files above.
+  std::shared_ptr<TenantRepository> repository;
 };
 
 // Serves /api/v1/tenants, /api/v1/tenants/ID and /api/v1/audit (see above).
 AdminResponse handleTenantRequest(const AdminRequest& req, const TenantAdminContext& ctx);
-
-using TenantJson = nlohmann::ordered_json;
 
 // What a change may refuse with: status 0 = go on; otherwise the HTTP status and message.
 struct TenantMutationError {

@@ -20,6 +20,7 @@
 
 #include "gateway/config.h"
 #include "gateway/log.h"
+#include "gateway/pg_tenant_store.h"
 #include "gateway/tenant_admin.h"
 #include "gateway/tenant_clients.h"
 #include "gateway/tenants_file.h"
@@ -55,7 +56,9 @@ constexpr const char* kUsage =
     "                  /etc/smtpgate/smtpgate.json if it exists, else the embedded default\n"
     "  --offline       edit the tenants file directly (locked, validated, written atomically,\n"
     "                  audited) instead of asking the running gateway; a running gateway\n"
-    "                  picks the change up on SIGHUP\n"
+    "                  picks the change up on SIGHUP. In cluster mode (\"store\":\n"
+    "                  {\"postgres\"}) it edits PostgreSQL directly and every running\n"
+    "                  instance applies the change within a second\n"
     "\n"
     "Through the admin API a change applies to new decisions at once, without restart.\n"
     "exit status: 0 done, 1 operational error (gateway unreachable, refused, invalid change),\n"
@@ -630,14 +633,21 @@ int commandTenant(const std::vector<std::string>& args) {
     return 1;
   }
   std::unique_ptr<TenantClient> client;
-  if (o.offline) {
+  if (o.offline && config.store.cluster()) {
+    // Cluster mode: "offline" edits PostgreSQL directly, in the transaction the API uses; every
+    // running instance picks the change up through NOTIFY.
+    log::setMinLevel(log::Level::Warning);
+    TenantAdminContext ctx;
+    ctx.repository = std::make_shared<PgTenantStore>(config.store.postgres);
+    client = std::make_unique<OfflineClient>(std::move(ctx));
+  } else if (o.offline) {
     if (config.tenantsPath.empty() && sub != "audit") {
       return operationalError(
           "the configuration names no tenants file (\"tenants\"); nothing to edit offline");
     }
     log::setMinLevel(log::Level::Warning);  // the outcome is printed below, not logged
     client = std::make_unique<OfflineClient>(TenantAdminContext{
-        config.tenantsPath, (fs::path(config.stateDir) / "audit.jsonl").string(), {}});
+        config.tenantsPath, (fs::path(config.stateDir) / "audit.jsonl").string(), {}, nullptr});
   } else {
     if (!config.admin.enabled) {
       return operationalError(

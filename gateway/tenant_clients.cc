@@ -52,6 +52,9 @@ bool OfflineClient::edit(const std::string& id, const TenantMutation& mutate, Te
 }
 
 std::string OfflineClient::appliedNote() const {
+  if (ctx_.repository) {
+    return "stored in PostgreSQL; every running instance applies it within a second";
+  }
   return fmt::format("written to {}; a running gateway applies it on SIGHUP", ctx_.tenantsPath);
 }
 

@@ -11,8 +11,10 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "gateway/log.h"
+#include "gateway/pg_trace_sink.h"
 #include "gateway/trace_jsonl.h"
 #include "gateway/trace_schema.h"
 
@@ -27,6 +29,9 @@ constexpr auto kIdleWake = std::chrono::milliseconds(200);
 constexpr auto kRetentionInterval = std::chrono::hours(1);
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kDayMs = 86400000;
+// Cluster mode: pauses between attempts while PostgreSQL is away.
+constexpr auto kFirstRetry = std::chrono::milliseconds(100);
+constexpr auto kMaxRetry = std::chrono::milliseconds(2000);
 
 const char* const kInsertSession =
     "INSERT OR REPLACE INTO sessions (session_id, started_ms, ended_ms, day, listener, endpoint, "
@@ -95,13 +100,17 @@ TraceStore::TraceStore(const Options& options) : options_(options) {}
 
 std::unique_ptr<TraceStore> TraceStore::open(const Options& options, std::string& error) {
   std::unique_ptr<TraceStore> store(new TraceStore(options));
-  if (options.sqlite && !store->openDatabase(error)) {
+  if (!options.postgres.empty()) {
+    store->options_.sqlite = false;
+    store->postgres_ = std::make_unique<PgTraceSink>(options.postgres);
+  }
+  if (store->options_.sqlite && !store->openDatabase(error)) {
     return nullptr;
   }
   if (!options.eventsJsonl.empty() && !store->openJsonl(error)) {
     return nullptr;
   }
-  if (options.sqlite) {
+  if (store->options_.sqlite) {
     store->applyRetention();
   }
   store->writer_ = std::thread([s = store.get()] { s->writerLoop(); });
@@ -237,6 +246,11 @@ void TraceStore::push(Item item) {
     // Records the writer holds count too: memory stays bounded even while a batch is slow.
     if (accepted_ - finished_ >= options_.queueLimit) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
+      if (!dropping_.exchange(true)) {
+        log::error("trace store: {} records are waiting to be written; dropping new records "
+                   "(counted in smtpgate_trace_dropped_total)",
+                   options_.queueLimit);
+      }
       return;
     }
     queue_.push_back(std::move(item));
@@ -254,7 +268,7 @@ void TraceStore::flush() {
   uint64_t target = accepted_;
   ++flushWaiters_;
   wake_.notify_one();
-  done_.wait(lock, [&] { return finished_ >= target; });
+  done_.wait(lock, [&] { return finished_ >= target || outage_.load(); });
   --flushWaiters_;
 }
 
@@ -299,7 +313,7 @@ void TraceStore::writerLoop() {
       done_.notify_all();
     }
     batch.clear();  // frees the records outside the lock
-    if (options_.sqlite && std::chrono::steady_clock::now() >= nextRetention) {
+    if ((options_.sqlite || postgres_) && std::chrono::steady_clock::now() >= nextRetention) {
       nextRetention = std::chrono::steady_clock::now() + kRetentionInterval;
       applyRetention();
     }
@@ -312,6 +326,8 @@ void TraceStore::writeBatch(std::deque<Item>& items, std::size_t begin, std::siz
   bool stored = true;
   if (options_.sqlite) {
     stored = insertBatch(items, begin, end);
+  } else if (postgres_) {
+    stored = insertPostgres(items, begin, end);
   }
   if (jsonlFd_ >= 0) {
     std::string text;
@@ -324,7 +340,7 @@ void TraceStore::writeBatch(std::deque<Item>& items, std::size_t begin, std::siz
       log::error("trace store: cannot write {}: {}",
                  jsonlFd_ == STDOUT_FILENO ? "stdout" : options_.eventsJsonl, error);
       // Without the database the stream is the store: its records are lost.
-      stored = stored && options_.sqlite;
+      stored = stored && (options_.sqlite || postgres_);
     }
   }
   (stored ? written_ : dropped_).fetch_add(count, std::memory_order_relaxed);
@@ -410,9 +426,80 @@ bool TraceStore::insert(const MessageTrace& t) {
   return ok;
 }
 
+void TraceStore::setOutage(bool down) {
+  {
+    std::lock_guard lock(mutex_);
+    outage_ = down;
+  }
+  done_.notify_all();  // flush() does not wait for a database that is away
+}
+
+bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std::size_t end) {
+  std::vector<const SessionTrace*> sessions;
+  std::vector<const MessageTrace*> messages;
+  for (std::size_t i = begin; i < end; ++i) {
+    if (const auto* s = std::get_if<SessionTrace>(&items[i])) {
+      sessions.push_back(s);
+    } else {
+      messages.push_back(&std::get<MessageTrace>(items[i]));
+    }
+  }
+  auto pauseFor = kFirstRetry;
+  const auto downSince = std::chrono::steady_clock::now();
+  for (;;) {
+    std::string error;
+    const PgWrite result = postgres_->write(sessions, messages, error);
+    if (result == PgWrite::Committed) {
+      if (outage_) {
+        const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now() - downSince)
+                                 .count();
+        log::info("trace store: PostgreSQL is back after {} s; {} records dropped so far",
+                  seconds, dropped_.load());
+        dropping_ = false;
+        setOutage(false);
+      }
+      return true;
+    }
+    if (result == PgWrite::Refused) {
+      log::error("trace store: PostgreSQL refused {} records: {}", end - begin, error);
+      return false;
+    }
+    if (!outage_) {
+      log::error("trace store: PostgreSQL unavailable, holding up to {} records in memory and "
+                 "retrying: {}",
+                 options_.queueLimit, error);
+      setOutage(true);
+    }
+    std::unique_lock lock(mutex_);
+    // One grace period for the whole queue, not one per batch.
+    if (stopping_ && !giveUpAt_) {
+      giveUpAt_ = std::chrono::steady_clock::now() + options_.stopRetry;
+    }
+    if (giveUpAt_ && std::chrono::steady_clock::now() >= *giveUpAt_) {
+      log::error("trace store: stopping while PostgreSQL is away: {} records lost",
+                 end - begin);
+      return false;  // counted as dropped by writeBatch
+    }
+    wake_.wait_for(lock, pauseFor);
+    pauseFor = std::min(pauseFor * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          kMaxRetry));
+  }
+}
+
 void TraceStore::applyRetention() {
   int64_t cutoff = nowMs() - static_cast<int64_t>(options_.retentionDays) * kDayMs;
   std::string error;
+  if (postgres_) {
+    int64_t deleted = 0;
+    if (!postgres_->deleteBefore(cutoff, deleted, error)) {
+      log::error("trace store: PostgreSQL retention: {}", error);
+    } else if (deleted > 0) {
+      log::info("trace store: deleted {} records older than {} days", deleted,
+                options_.retentionDays);
+    }
+    return;
+  }
   if (!exec("BEGIN IMMEDIATE", error)) {
     log::error("trace store: {}: retention: {}", options_.databasePath, error);
     return;

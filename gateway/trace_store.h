@@ -7,6 +7,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <variant>
@@ -14,6 +16,9 @@
 #include "gateway/trace_record.h"
 
 struct sqlite3;
+namespace smtpgate {
+class PgTraceSink;
+}
 struct sqlite3_stmt;
 
 namespace smtpgate {
@@ -30,6 +35,12 @@ class TraceStore {
     std::string eventsJsonl;      // "" = off, "-" = stdout, else a file appended to (0640)
     std::size_t queueLimit = 200000;
     bool sqlite = true;           // false: JSON lines only ("store": "none")
+    // Cluster mode: a libpq connection string; the records go to PostgreSQL instead of SQLite.
+    // While it is away they stay queued (queueLimit is then the outage buffer) and the writer
+    // retries with a growing pause; flush() stops waiting for them.
+    std::string postgres;
+    // Cluster mode: how long a stopping store keeps retrying before it counts the rest as lost.
+    std::chrono::milliseconds stopRetry{10000};
   };
 
   // Creates the directories, the database and its schema (WAL, synchronous=NORMAL), applies
@@ -46,8 +57,11 @@ class TraceStore {
   // are pending, the record is dropped and counted.
   void record(SessionTrace trace);
   void record(MessageTrace trace);
-  // Blocks until every record queued before the call is committed (or counted as dropped).
+  // Blocks until every record queued before the call is committed (or counted as dropped), or
+  // PostgreSQL is found away (cluster mode).
   void flush();
+  // False while the cluster store cannot be written (records are being held in memory).
+  bool storeAvailable() const { return !outage_.load(std::memory_order_relaxed); }
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   uint64_t written() const { return written_.load(std::memory_order_relaxed); }
@@ -66,6 +80,9 @@ class TraceStore {
   void writerLoop();
   void writeBatch(std::deque<Item>& items, std::size_t begin, std::size_t end);
   bool insertBatch(std::deque<Item>& items, std::size_t begin, std::size_t end);
+  // Cluster mode: retries until committed; false when refused or given up at shutdown.
+  bool insertPostgres(std::deque<Item>& items, std::size_t begin, std::size_t end);
+  void setOutage(bool down);
   bool insert(const SessionTrace& t);
   bool insert(const MessageTrace& t);
   void writeJsonl(const std::deque<Item>& items, std::size_t begin, std::size_t end);
@@ -78,6 +95,8 @@ class TraceStore {
   sqlite3_stmt* insertSession_ = nullptr;
   sqlite3_stmt* insertMessage_ = nullptr;
   int jsonlFd_ = -1;  // 1 for stdout (not closed)
+  std::unique_ptr<PgTraceSink> postgres_;
+  std::optional<std::chrono::steady_clock::time_point> giveUpAt_;  // writer thread only
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;  // the writer: a full batch, a flush, shutdown, unpause
@@ -89,6 +108,8 @@ class TraceStore {
   bool stopping_ = false;
   bool paused_ = false;
 
+  std::atomic<bool> outage_{false};
+  std::atomic<bool> dropping_{false};  // a drop was logged; logged again after the next recovery
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> written_{0};
   std::thread writer_;

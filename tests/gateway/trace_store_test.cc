@@ -478,3 +478,29 @@ TEST_CASE("trace store: 100,000 records from one thread (latency printed, not as
   Db db(options.databasePath);
   CHECK(db.integer("SELECT count(*) FROM messages") == kRecords);
 }
+
+TEST_CASE("trace store: while PostgreSQL is away records wait within the bound, the rest is counted") {
+  TraceStore::Options options;
+  // Nothing listens on port 1 of loopback: every attempt is refused at once.
+  options.postgres = "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=1";
+  options.queueLimit = 10;
+  options.stopRetry = std::chrono::milliseconds(300);
+  std::string error;
+  auto store = TraceStore::open(options, error);
+  REQUIRE(store != nullptr);
+  for (int i = 0; i < 15; ++i) {
+    SessionTrace t;
+    t.sessionId = fmt::format("s{}", i);
+    store->record(std::move(t));
+  }
+  CHECK(store->dropped() == 5);
+  CHECK(store->queued() == 10);
+  // flush() returns once the store is found away instead of waiting for it.
+  const auto started = std::chrono::steady_clock::now();
+  store->flush();
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+  CHECK_FALSE(store->storeAvailable());
+  CHECK(store->written() == 0);
+  CHECK(store->queued() == 10);  // held, not lost
+  store.reset();                 // gives up after stopRetry: nothing hangs
+}

@@ -1,5 +1,6 @@
 #include "gateway/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -19,7 +20,8 @@ unsigned workerCount(uint32_t configured) {
     return configured;
   }
   unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : cores;
+  // One per core, as many as a configuration may name (session ids give the worker 2 hex digits).
+  return cores == 0 ? 1 : std::min(cores, 256u);
 }
 
 Server::Server(std::shared_ptr<const Runtime> runtime, Reloader reload)
@@ -280,8 +282,9 @@ std::vector<std::string> Server::reloadLocked() {
     log::warning("reload: listener addresses changed; they take effect at the next restart");
   }
   if (fresh->config.store.postgres != before.store.postgres) {
-    log::warning("reload: the store's connection string changed; it takes effect at the next "
-                 "restart");
+    log::warning(
+        "reload: the store's connection string changed; it takes effect at the next "
+        "restart");
   }
   if (fresh->config.admin.enabled != before.admin.enabled) {
     log::warning("reload: the admin API is {} at the next restart",

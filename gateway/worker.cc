@@ -1,5 +1,6 @@
 #include "gateway/worker.h"
 
+#include <openssl/rand.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -202,12 +203,21 @@ void Worker::onConnection(uv_stream_t* server, int status) {
 }
 
 std::string Worker::newSessionId() {
-  // Unique across workers and restarts: start time, worker, counter.
+  // Unique across workers, restarts and the instances of a cluster (which may start in the
+  // same second and share one trace store): start time, 32 random bits drawn once per
+  // process, worker, counter. Every field but the last has a fixed width, so no two
+  // (worker, counter) pairs can spell the same id.
   static const uint64_t boot =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());
-  return fmt::format("{:x}{:x}{:05x}", boot & 0xffffffff, index_, ++sessionCounter_);
+  static const uint32_t instance = [] {
+    uint32_t value = 0;
+    RAND_bytes(reinterpret_cast<uint8_t*>(&value), sizeof value);
+    return value;
+  }();
+  return fmt::format("{:08x}{:08x}{:02x}{:06x}", boot & 0xffffffff, instance, index_,
+                     ++sessionCounter_);
 }
 
 void Worker::accept(Listener& listener) {
@@ -241,9 +251,10 @@ void Worker::accept(Listener& listener) {
     bool known = std::any_of(trusted.begin(), trusted.end(),
                              [&ip](const policy::Cidr& cidr) { return cidr.contains(ip); });
     if (!known) {
-      log::warning("refused [{}]:{} on {}: not a trusted PROXY protocol peer "
-                   "(listeners[].proxy_protocol.trusted)",
-                   ip, port, listener.config.name);
+      log::warning(
+          "refused [{}]:{} on {}: not a trusted PROXY protocol peer "
+          "(listeners[].proxy_protocol.trusted)",
+          ip, port, listener.config.name);
       metrics().connectionRefused(Metrics::Refusal::ProxyUntrusted);
       connection->abort();
       return;

@@ -6,7 +6,7 @@ its Unix socket in its own temporary directory; the system's cluster (5432) is n
         cluster = Cluster(pg)
         cluster.migrate()
         a = cluster.add_instance()                       # the default listeners of harness.py
-        b = cluster.add_instance(listeners=[...])        # e.g. PROXY-protocol listeners
+        b = cluster.add_instance(listeners=f)            # f(ports) -> listeners, e.g. PROXY
         ...
         cluster.stop()
 
@@ -124,19 +124,26 @@ class Cluster:
         store.update(extra or {})
         return {"store": store}
 
-    def add_instance(self, listeners=None, overrides=None, start=True):
-        """A new instance; `listeners` replaces the default listeners of harness.Gateway (the
-        PROXY-protocol front passes its own), `overrides` is merged into the configuration."""
+    def add_instance(self, listeners=None, overrides=None, start=True, wait_port=None):
+        """A new instance; `listeners` replaces the default listeners of harness.Gateway: a
+        list, or a function of the new instance's ports (gw.ports) that returns one (the
+        PROXY-protocol front: haproxy_rig.proxy_listeners). `overrides` is merged into the
+        configuration; `wait_port` is the port the start-up waits for (default: the
+        "starttls" one; a PROXY-protocol listener waits for a header, so pass one without)."""
         config = self.store_overrides()
         for key, value in (overrides or {}).items():
             if key == "store":
                 config["store"].update(value)
             else:
                 config[key] = value
-        gw = Gateway(config, listeners, users=self.users, admin=True)
+        gw = Gateway(config, None if callable(listeners) else listeners, users=self.users,
+                     admin=True)
+        if callable(listeners):
+            gw.config["listeners"] = listeners(gw.ports)
+            gw.write_config()
         self.instances.append(gw)
         if start:
-            gw.start()
+            gw.start(wait_port=wait_port)
         return gw
 
     def db(self, *args, config=None):

@@ -3,9 +3,9 @@ from Python, a peer outside `trusted` refused, bad and missing headers closed, a
 the header driving everything that uses the client address (the spool's and the trace's
 client_ip, the Received line, the report, exceptions by IP, per-IP limits, XCLIENT to the
 backend). Then a real HAProxy (/usr/sbin/haproxy) with deploy/haproxy/haproxy.cfg rendered for
-loopback in front of the gateway: mail through it with STARTTLS and implicit TLS, the real client
-address seen by the gateway, and the gateway marked down by HAProxy's /healthz check while it
-drains.
+loopback in front of the gateway (haproxy_rig.py, shared with test_cluster.py): mail through it
+with STARTTLS and implicit TLS, the real client address seen by the gateway, and the gateway
+marked down by HAProxy's /healthz check while it drains.
 
 Loopback addresses play the parts: 127.0.0.1 is the load balancer (the only trusted peer),
 127.0.0.5 and 127.0.0.6 the real clients named in headers, 127.0.0.9 a stranger."""
@@ -13,22 +13,18 @@ Loopback addresses play the parts: 127.0.0.1 is the load balancer (the only trus
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
 import struct
 import subprocess
-import tempfile
 import time
 import unittest
 
+import haproxy_rig
 import mta
-from harness import BIN, Gateway, SmtpConn, client_context, free_port, send_message
+from harness import BIN, Gateway, SmtpConn, client_context, send_message
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-HAPROXY_CFG = os.path.normpath(os.path.join(HERE, "..", "..", "deploy", "haproxy", "haproxy.cfg"))
-HAPROXY = "/usr/sbin/haproxy"
 LB = "127.0.0.1"
 CLIENT = "127.0.0.5"
 OTHER = "127.0.0.6"
@@ -52,17 +48,7 @@ def v2_local():
 
 
 def proxy_listeners(ports, trusted=(LB + "/32",)):
-    pp = {"trusted": list(trusted)}
-    return [
-        {"name": "pp-starttls", "listen": "127.0.0.1:%d" % ports["starttls"], "tls": "starttls",
-         "endpoint": "strict", "proxy_protocol": pp},
-        {"name": "pp-implicit", "listen": "127.0.0.1:%d" % ports["implicit"], "tls": "implicit",
-         "endpoint": "strict", "proxy_protocol": pp},
-        {"name": "pp-legacy", "listen": "127.0.0.1:%d" % ports["legacy"], "tls": "starttls",
-         "endpoint": "legacy", "proxy_protocol": pp},
-        {"name": "direct", "listen": "127.0.0.1:%d" % ports["plain"], "tls": "starttls",
-         "endpoint": "strict"},
-    ]
+    return haproxy_rig.proxy_listeners(ports, trusted)
 
 
 def proxy_gateway(overrides=None, tenants=None, backend=None):
@@ -262,6 +248,7 @@ class ProxyFrontTest(unittest.TestCase):
         c.send(v1(CLIENT, 40004))
         self.assertTrue(c.closed(), "an untrusted peer must be closed")
         self.assertEqual(c.buf, b"", "no greeting for an untrusted peer")
+        c.close()
         self.assertIn("refused [%s]" % STRANGER, self.gw.output())
         self.assertIn("not a trusted PROXY protocol peer", self.gw.output())
         self.assertEqual(metric(self.gw, "smtpgate_connections_refused_total",
@@ -421,114 +408,25 @@ class ProxyToBackendTest(unittest.TestCase):
 
 # --- HAProxy in front (deploy/haproxy/haproxy.cfg) -------------------------------------------
 
-def render_haproxy(cfg_text, front_ports, gateway_ports, admin_port, stats_socket):
-    """deploy/haproxy/haproxy.cfg for loopback. The committed file is the deployable one; this
-    rewrites only what names the machine: the `bind` ports (25, 465, 587 -> front_ports), the
-    servers' addresses (every `server NAME ADDR:PORT` -> 127.0.0.1 and the gateway's port for
-    that service; the file's second and third servers are dropped: one gateway here), the check
-    port, the stats socket path, the global log target (stdout), and the process settings a foreground test cannot use (chroot,
-    user, group, daemon)."""
-    out, backend = [], None
-    for line in cfg_text.splitlines():
-        s = line.strip()
-        if re.match(r"(chroot|user|group|daemon)\b", s):
-            continue
-        if s.startswith("stats socket "):
-            line = "    stats socket %s mode 600 level admin" % stats_socket
-        if s.startswith("log ") and backend is None:
-            line = "    log stdout format raw local0"  # no syslog in a test
-        m = re.match(r"bind\s+\S*:(\d+)(.*)$", s)
-        if m:
-            line = "    bind 127.0.0.1:%d%s" % (front_ports[int(m.group(1))], m.group(2))
-        m = re.match(r"backend\s+(\S+)", s)
-        if m:
-            backend = m.group(1)
-        m = re.match(r"server\s+(\S+)\s+\S+:(\d+)(.*)$", s)
-        if m:
-            if not m.group(1).endswith("1"):
-                continue
-            rest = re.sub(r"\bport \d+", "port %d" % admin_port, m.group(3))
-            line = "    server %s 127.0.0.1:%d%s" % (m.group(1), gateway_ports[int(m.group(2))], rest)
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
 class HaproxyFrontTest(unittest.TestCase):
+    """deploy/haproxy/haproxy.cfg run by the real HAProxy (tests/integration/haproxy_rig.py):
+    gw1 of the file is this gateway, gw2 and gw3 are dropped."""
+
     def setUp(self):
-        if not os.access(HAPROXY, os.X_OK):
-            raise AssertionError("HAProxy missing: apt-get install haproxy (deploy/bootstrap.sh test)")
-        self.dir = tempfile.mkdtemp(prefix="smtpgate-haproxy-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
         self.gw = Gateway({"limits": {"timeouts_s": {"drain": 30}}}, admin=True)
         self.gw.config["listeners"] = proxy_listeners(self.gw.ports)
         self.gw.config["trace"] = {"events_jsonl": os.path.join(self.gw.dir, "events.jsonl")}
         self.gw.write_config()
         self.gw.start(wait_port=self.gw.ports["plain"])
         self.addCleanup(self.gw.stop, 40)
-        self.front = {25: free_port(), 465: free_port(), 587: free_port()}
-        self.stats = os.path.join(self.dir, "haproxy.sock")
-        with open(HAPROXY_CFG) as f:
-            text = render_haproxy(f.read(), self.front,
-                                  {25: self.gw.ports["starttls"], 465: self.gw.ports["implicit"],
-                                   587: self.gw.ports["legacy"]},
-                                  self.gw.ports["admin"], self.stats)
-        self.cfg = os.path.join(self.dir, "haproxy.cfg")
-        with open(self.cfg, "w") as f:
-            f.write(text)
-        check = subprocess.run([HAPROXY, "-c", "-f", self.cfg], capture_output=True, text=True,
-                               timeout=30)
-        self.assertEqual(check.returncode, 0, check.stdout + check.stderr + "\n" + text)
-        self.log_path = os.path.join(self.dir, "haproxy.log")
-        self.log = open(self.log_path, "w")
-        self.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg], stdout=self.log,
-                                        stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop_haproxy)
-        try:
-            wait_for(lambda: self.server_status("smtpgate_mx") == "UP", timeout=20,
-                     what="HAProxy to mark the gateway UP")
-        except AssertionError:
-            raise AssertionError("HAProxy never marked the gateway UP:\n" + self.haproxy_log())
-
-    def haproxy_log(self):
-        with open(self.log_path) as f:
-            return f.read()[-3000:]
-
-    def stop_haproxy(self):
-        if self.haproxy.poll() is None:
-            self.haproxy.terminate()
-            try:
-                self.haproxy.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.haproxy.kill()
-                self.haproxy.wait()
-        self.log.close()
-
-    def stat_rows(self):
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
-            s.connect(self.stats)
-            s.sendall(b"show stat\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            s.close()
-        except OSError:
-            return []
-        lines = data.decode().splitlines()
-        if not lines or not lines[0].startswith("# "):
-            return []
-        header = lines[0][2:].split(",")
-        return [dict(zip(header, l.split(","))) for l in lines[1:] if l]
+        self.haproxy = haproxy_rig.Haproxy({"gw1": haproxy_rig.server_ports(self.gw)})
+        self.addCleanup(self.haproxy.close)
+        self.haproxy.start()
+        self.front = self.haproxy.ports
 
     def server_status(self, backend):
-        for row in self.stat_rows():
-            if row.get("pxname") == backend and row.get("svname") not in ("FRONTEND", "BACKEND"):
-                return row.get("status", "").split(" ")[0]
-        return None
+        status = self.haproxy.server_status(backend, "gw1")
+        return status and status.split(" ")[0]
 
     def test_mail_through_haproxy_keeps_the_client_address_and_drain_marks_it_down(self):
         # STARTTLS on the MX front (25), from the "real client" 127.0.0.5.
@@ -564,6 +462,10 @@ class HaproxyFrontTest(unittest.TestCase):
         try:
             wait_for(lambda: self.server_status("smtpgate_mx") == "DOWN", timeout=15,
                      what="HAProxy to mark the draining gateway DOWN")
+            # Each backend checks on its own schedule: the others follow within a check or two.
+            wait_for(lambda: self.server_status("smtpgate_submissions") == "DOWN" and
+                     self.server_status("smtpgate_submission") == "DOWN", timeout=5,
+                     what="HAProxy to mark the gateway DOWN in every backend")
             self.assertEqual(self.server_status("smtpgate_submissions"), "DOWN")
             status, body, _ = self.gw.api("/healthz", token=False)
             self.assertEqual(status, 503, body)

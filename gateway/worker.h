@@ -71,6 +71,15 @@ class Worker {
   Metrics& metrics() { return runtime_.metrics(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
+  // Decrypted bytes of one read; like readBuffer(), consumed before the callback returns.
+  std::string& plaintextBuffer() { return plaintextBuffer_; }
+  // Output a connection produced in this loop iteration goes out once, after the iteration's
+  // I/O callbacks (a uv_check handle; a uv_idle handle as well, so that output of a timer
+  // callback never waits for the poll): the replies and relayed bytes of one read, or of one
+  // batch of backend replies, leave in one write (one TLS record) rather than one each.
+  void deferFlush(ClientConnection* connection);
+  // The connection is closing: no flush for it any more.
+  void cancelFlush(ClientConnection* connection);
   void connectionGone(ClientConnection* connection);
   std::size_t connections() const { return connectionCount_.load(); }
   bool finished() const { return finished_.load(); }
@@ -85,6 +94,9 @@ class Worker {
   static void onConnection(uv_stream_t* server, int status);
   static void onAsync(uv_async_t* async);
   static void onDrainTimer(uv_timer_t* timer);
+  static void onFlushCheck(uv_check_t* check);
+  static void onFlushIdle(uv_idle_t* idle);
+  void flushAll();
   void accept(Listener& listener);
   void closeListeners();
   void stopAll();
@@ -97,11 +109,16 @@ class Worker {
   uv_loop_t loop_{};
   uv_async_t async_{};
   uv_timer_t drainTimer_{};
+  uv_check_t flushCheck_{};
+  uv_idle_t flushIdle_{};
+  std::vector<ClientConnection*> toFlush_;
+  std::vector<ClientConnection*> flushing_;  // the list being flushed (kept for its capacity)
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ClientConnection*> connections_;
   std::atomic<std::size_t> connectionCount_{0};
   std::atomic<bool> finished_{false};
   std::string readBuffer_;
+  std::string plaintextBuffer_;
   std::thread thread_;
   std::mutex requestMutex_;
   bool drainRequested_ = false;

@@ -45,6 +45,8 @@ Worker::Worker(unsigned index, RuntimeHolder& runtime, Admission& admission, boo
   flushCheck_.data = this;
   uv_idle_init(&loop_, &flushIdle_);
   flushIdle_.data = this;
+  uv_check_init(&loop_, &logCheck_);
+  uv_prepare_init(&loop_, &logPrepare_);
   readBuffer_.resize(kReadBufferBytes);
 }
 
@@ -97,13 +99,21 @@ std::string Worker::bind() {
 
 void Worker::startThread() {
   thread_ = std::thread([this] {
+    log::bufferThread(true);
+    uv_check_start(&logCheck_, [](uv_check_t*) { log::flushThread(); });
+    uv_prepare_start(&logPrepare_, [](uv_prepare_t*) { log::flushThread(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&logCheck_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&logPrepare_));
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Listeners and sessions are gone: close the loop's own handles and let them finish.
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drainTimer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flushCheck_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flushIdle_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&logCheck_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&logPrepare_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    log::bufferThread(false);  // writes what is left
     finished_ = true;
   });
 }

@@ -111,6 +111,10 @@ class Worker {
   uv_timer_t drainTimer_{};
   uv_check_t flushCheck_{};
   uv_idle_t flushIdle_{};
+  // The loop thread's log lines (log::bufferThread), written after the I/O callbacks of each
+  // iteration and before the loop blocks. Unreferenced: they never keep the loop alive.
+  uv_check_t logCheck_{};
+  uv_prepare_t logPrepare_{};
   std::vector<ClientConnection*> toFlush_;
   std::vector<ClientConnection*> flushing_;  // the list being flushed (kept for its capacity)
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -121,7 +121,7 @@ void BackendLink::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
 
 void BackendLink::handle(smtp::BackendSession::Result result) {
   if (!result.toSend.empty()) {
-    writeBytes(result.toSend);
+    writeBytes(std::move(result.toSend));
   }
   switch (result.event) {
     case smtp::BackendSession::Event::StartTls: {
@@ -166,7 +166,7 @@ void BackendLink::send(std::string bytes) {
   if (closing_ || !ready_) {
     return;
   }
-  writeBytes(bytes);
+  writeBytes(std::move(bytes));
 }
 
 void BackendLink::expectReply() {
@@ -174,12 +174,12 @@ void BackendLink::expectReply() {
   armTimer(settings_.replyTimeoutS);
 }
 
-void BackendLink::writeBytes(const std::string& bytes) {
+void BackendLink::writeBytes(std::string bytes) {
   if (tls_ && tls_->handshakeComplete()) {
     tls_->writePlaintext(bytes);
     writeRaw(tls_->takeCiphertext());
   } else {
-    writeRaw(bytes);
+    writeRaw(std::move(bytes));  // a message chunk is handed on, not copied
   }
 }
 
@@ -187,14 +187,15 @@ void BackendLink::writeRaw(std::string bytes) {
   if (closing_ || bytes.empty()) {
     return;
   }
-  std::size_t size = bytes.size();
-  queuedBytes_ += size;
+  std::size_t queued = 0;
   int rc = writeOwned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(bytes),
-                      [this](int status, std::size_t written) { onWritten(status, written); });
+                      [this](int status, std::size_t written) { onWritten(status, written); },
+                      queued);
   if (rc != 0) {
-    queuedBytes_ -= size;
     fail(Metrics::BackendError::Closed, fmt::format("backend write failed: {}", uv_strerror(rc)));
+    return;
   }
+  queuedBytes_ += queued;  // onWritten() takes it off again
 }
 
 void BackendLink::onWritten(int status, std::size_t size) {

@@ -68,7 +68,7 @@ class BackendLink {
   static void onClose(uv_handle_t* handle);
 
   void handle(smtp::BackendSession::Result result);
-  void writeBytes(const std::string& bytes);
+  void writeBytes(std::string bytes);
   void writeRaw(std::string bytes);
   void onWritten(int status, std::size_t size);
   void fail(Metrics::BackendError kind, const std::string& reason);

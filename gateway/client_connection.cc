@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <utility>
 
 #include "gateway/log.h"
 #include "gateway/received_header.h"
@@ -26,6 +27,9 @@ constexpr std::size_t kWriteStallMark = 64 * 1024;
 constexpr uint64_t kWatchdogMs = 1000;
 // Input a session may buffer while it waits for an AUTH or delivery result.
 constexpr std::size_t kInputHighMark = 64 * 1024;
+// Pieces for the backend are gathered into one write up to about this size; larger ones go
+// as they are (a TLS record holds 16 KiB; a copy of more costs more than the write it saves).
+constexpr std::size_t kCoalesceBytes = 16 * 1024;
 // Time a closing connection gets to flush its last reply.
 constexpr unsigned kLingerS = 10;
 
@@ -195,8 +199,9 @@ void ClientConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t
 }
 
 void ClientConnection::onCiphertext(std::string_view bytes) {
-  tls_->feedCiphertext(bytes);
   if (phase_ == Phase::Handshaking) {
+    tls_->feedCiphertext(bytes);
+    bytes = {};  // in the engine now
     auto status = tls_->handshake();
     flushTls();
     if (closing_) {
@@ -227,8 +232,10 @@ void ClientConnection::onCiphertext(std::string_view bytes) {
       return;
     }
   }
-  std::string plaintext;
-  auto status = tls_->readPlaintext(plaintext);
+  // One buffer per worker, like the read buffer: consumed before this callback returns.
+  std::string& plaintext = worker_.plaintextBuffer();
+  plaintext.clear();
+  auto status = tls_->readPlaintext(bytes, plaintext);
   if (!plaintext.empty()) {
     onPlaintext(plaintext);
   }
@@ -310,6 +317,7 @@ void ClientConnection::perform(smtp::Actions actions) {
     if (auto* write = std::get_if<smtp::Write>(&action)) {
       sendReply(write->bytes);
     } else if (std::holds_alternative<smtp::StartTls>(action)) {
+      writeReplies();  // the 220 goes out in plaintext, before anything of the handshake
       beginHandshake();
     } else if (std::holds_alternative<smtp::Close>(action)) {
       phase_ = Phase::Closing;
@@ -349,13 +357,44 @@ void ClientConnection::perform(smtp::Actions actions) {
 
 void ClientConnection::sendReply(std::string_view bytes) {
   lastReply_ = lastLine(bytes);
-  if (tls_ && phase_ != Phase::Handshaking && tls_->handshakeComplete()) {
-    if (tls_->writePlaintext(bytes) != tls::TlsEngine::Status::Error) {
-      flushTls();
-    }
+  pendingReplies_.append(bytes);
+  queueFlush();
+}
+
+void ClientConnection::queueFlush() {
+  if (!flushQueued_ && !closing_) {
+    flushQueued_ = true;
+    worker_.deferFlush(this);
+  }
+}
+
+void ClientConnection::flushOutput() {
+  flushQueued_ = false;
+  if (closing_) {
     return;
   }
-  writeRaw(std::string(bytes));
+  if (backend_ && !pendingBackend_.empty()) {
+    backend_->send(std::exchange(pendingBackend_, std::string()));
+  }
+  writeReplies();
+  flushTls();
+  // The queues grew only now: backpressure and the write deadline look at them again.
+  updateReading();
+}
+
+void ClientConnection::writeReplies() {
+  // Taken first: a failed write closes the connection, which flushes again.
+  std::string replies = std::exchange(pendingReplies_, std::string());
+  if (replies.empty() || closing_) {
+    return;
+  }
+  if (tls_ && phase_ != Phase::Handshaking && tls_->handshakeComplete()) {
+    // The ciphertext waits in the engine for flushTls(): with a close_notify after it, one
+    // write carries both.
+    tls_->writePlaintext(replies);
+    return;
+  }
+  writeRaw(std::move(replies));
 }
 
 void ClientConnection::flushTls() {
@@ -368,16 +407,16 @@ void ClientConnection::writeRaw(std::string bytes) {
   if (closing_ || bytes.empty()) {
     return;
   }
-  std::size_t size = bytes.size();
-  writeQueueBytes_ += size;
+  std::size_t queued = 0;
   int rc = writeOwned(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(bytes),
-                      [this](int status, std::size_t written) { onWritten(status, written); });
+                      [this](int status, std::size_t written) { onWritten(status, written); },
+                      queued);
   if (rc != 0) {
-    writeQueueBytes_ -= size;
     log::info("{} write failed: {}", sessionId_, uv_strerror(rc));
     closeHandles();
     return;
   }
+  writeQueueBytes_ += queued;  // onWritten() takes it off again
   watchWrites();
 }
 
@@ -692,10 +731,11 @@ void ClientConnection::closeGracefully() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
   }
+  writeReplies();
   if (tls_ && tls_->handshakeComplete()) {
     tls_->shutdown();
-    flushTls();
   }
+  flushTls();
   armTimer(kLingerS);
   // uv_shutdown completes once every queued write has gone out.
   if (uv_shutdown(&shutdownReq_, reinterpret_cast<uv_stream_t*>(&tcp_), onShutdown) != 0) {
@@ -714,7 +754,17 @@ void ClientConnection::closeHandles() {
   if (closing_) {
     return;
   }
+  // What this iteration produced still gets its chance (libuv tries a write at once).
+  writeReplies();
+  flushTls();
+  if (closing_) {
+    return;  // a write failed and closed everything meanwhile
+  }
   closing_ = true;
+  if (flushQueued_) {
+    flushQueued_ = false;
+    worker_.cancelFlush(this);
+  }
   if (phase_ == Phase::Handshaking && tls_) {
     // Timeout, EOF, reset or shutdown in the middle of a handshake.
     countHandshake(Metrics::HandshakeOutcome::Failed);
@@ -897,7 +947,22 @@ void ClientConnection::sendToBackend(std::string bytes, bool expectReply, Awaite
   if (!backend_) {
     return;  // lost in between: the session heard onBackendLost already
   }
-  backend_->send(std::move(bytes));
+  // Like the replies, one write per loop iteration (flushOutput()) for commands and small
+  // pieces; message chunks are moved, never copied into a growing buffer (libuv reads a busy
+  // socket several times per iteration).
+  if (!pendingBackend_.empty() &&
+      (pendingBackend_.size() >= kCoalesceBytes || bytes.size() >= kCoalesceBytes)) {
+    backend_->send(std::exchange(pendingBackend_, std::string()));
+    if (!backend_) {
+      return;  // the write failed: onBackendLost() ran
+    }
+  }
+  if (pendingBackend_.empty()) {
+    pendingBackend_ = std::move(bytes);
+  } else {
+    pendingBackend_.append(bytes);
+  }
+  queueFlush();
   if (expectReply) {
     awaited_.push_back(kind);
     backend_->expectReply();
@@ -908,7 +973,12 @@ void ClientConnection::dropBackend(bool polite) {
   if (!backend_) {
     return;
   }
+  // Polite: what was relayed goes before the QUIT. Abort: a message cut short never ends.
+  std::string pending = std::exchange(pendingBackend_, std::string());
   if (polite) {
+    if (!pending.empty()) {
+      backend_->send(std::move(pending));
+    }
     backend_->quit();
   } else {
     backend_->abort();
@@ -965,6 +1035,7 @@ void ClientConnection::onBackendLost(const std::string& reason) {
   }
   backend_ = nullptr;
   awaited_.clear();
+  pendingBackend_ = std::string();
   log::error("{} backend connection lost: {}", sessionId_, reason);
   perform(session_.onBackendLost());
 }

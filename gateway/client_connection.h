@@ -48,6 +48,9 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   const std::string& sessionId() const { return sessionId_; }
   // Admission passed and start() ran: the session counts as active until it is freed.
   bool admitted() const { return admitted_; }
+  // The worker's deferred flush (Worker::deferFlush): the replies and backend bytes this loop
+  // iteration produced, each side in one write.
+  void flushOutput();
 
  private:
   enum class Phase { ProxyHeader, Plain, Handshaking, Tls, Closing };
@@ -73,7 +76,11 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   // smtpgate_handshakes_total: once per handshake begun, at its end (done, failed, abandoned).
   void countHandshake(Metrics::HandshakeOutcome outcome);
   void perform(smtp::Actions actions);
+  // Replies are collected and written by flushOutput() (or before a STARTTLS handshake or a
+  // close), so that those of one read or one backend batch share a write and a TLS record.
   void sendReply(std::string_view bytes);
+  void queueFlush();
+  void writeReplies();
   void flushTls();
   void writeRaw(std::string bytes);
   void onWritten(int status, std::size_t size);
@@ -144,6 +151,9 @@ class ClientConnection : private smtp::PolicyHooks, private BackendLink::Owner {
   bool closing_ = false;     // handles are being closed: callbacks return at once
   bool reading_ = false;
   bool admitted_ = false;
+  bool flushQueued_ = false;
+  std::string pendingReplies_;  // plaintext replies not yet written (or encrypted)
+  std::string pendingBackend_;  // bytes for the backend not yet sent
   std::size_t writeQueueBytes_ = 0;
   bool watchdogRunning_ = false;
   bool tarpitArmed_ = false;

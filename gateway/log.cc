@@ -11,6 +11,29 @@ namespace {
 
 std::atomic<Level> minLevel{Level::Info};
 
+// A buffering thread writes at least this often, whatever its loop does.
+constexpr std::size_t kFlushBytes = 64 * 1024;
+
+struct ThreadLines {
+  bool buffered = false;
+  std::string pending;
+};
+thread_local ThreadLines threadLines;
+
+// One write(2) per call keeps lines whole across threads (stderr is unbuffered).
+void writeOut(std::string_view text) {
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) {
+      break;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
 const char* levelName(Level level) {
   switch (level) {
     case Level::Debug:
@@ -57,16 +80,31 @@ void write(Level level, std::string_view text) {
   std::string line = fmt::format(
       "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n", tm.tm_year + 1900, tm.tm_mon + 1,
       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis, levelName(level), escapeControls(text));
-  // One write(2) per line keeps lines whole across threads (stderr is unbuffered).
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) {
-      break;
+  if (threadLines.buffered) {
+    threadLines.pending += line;
+    if (threadLines.pending.size() >= kFlushBytes) {
+      flushThread();
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
+    return;
+  }
+  writeOut(line);
+}
+
+void bufferThread(bool on) {
+  if (!on) {
+    flushThread();
+  }
+  threadLines.buffered = on;
+}
+
+void flushThread() {
+  if (threadLines.pending.empty()) {
+    return;
+  }
+  writeOut(threadLines.pending);
+  threadLines.pending.clear();
+  if (threadLines.pending.capacity() > kFlushBytes) {
+    threadLines.pending.shrink_to_fit();  // a burst does not pin its memory
   }
 }
 

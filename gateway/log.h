@@ -14,6 +14,11 @@ enum class Level { Debug, Info, Warning, Error };
 void write(Level level, std::string_view text);
 void setMinLevel(Level level);
 bool enabled(Level level);
+// An event-loop thread gathers its lines and writes them with flushThread(), which its loop
+// calls once per iteration: the lines of one iteration (many sessions under load) share one
+// write(2). Other threads write each line at once. Lines stay whole and in order.
+void bufferThread(bool on);
+void flushThread();
 
 template <typename... Args>
 void info(fmt::format_string<Args...> f, Args&&... args) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "tls/handshake_facts.h"
 
 namespace smtpgate {
@@ -57,26 +59,26 @@ std::string rfc5322Date(std::time_t when) {
 
 std::string receivedHeader(const smtp::Message& message, const SessionFacts& facts,
                            const std::string& hostname, const std::string& id, std::time_t now) {
+  // Built once per message: one buffer, no string per piece.
   bool tls = !facts.tlsVersion.empty();
-  std::string address = facts.clientIp.find(':') != std::string::npos
-                            ? "IPv6:" + facts.clientIp
-                            : facts.clientIp;
-  std::string out = fmt::format("Received: from {} ([{}])\r\n", cleanHelo(message.helo), address);
-  std::string comment = fmt::format("smtpgate, endpoint {}", facts.endpoint);
+  fmt::memory_buffer out;
+  auto to = std::back_inserter(out);
+  fmt::format_to(to, "Received: from {} ([{}{}])\r\n", cleanHelo(message.helo),
+                 facts.clientIp.find(':') != std::string::npos ? "IPv6:" : "", facts.clientIp);
+  fmt::format_to(to, "\tby {} (smtpgate, endpoint {}", hostname, facts.endpoint);
   if (tls) {
-    comment += ", " + versionText(facts.tlsVersion);
+    fmt::format_to(to, ", {}", versionText(facts.tlsVersion));
   }
-  out += fmt::format("\tby {} ({}) with {}\r\n", hostname, comment, protocolName(message, tls));
-  out += fmt::format("\tid {}", id);
+  fmt::format_to(to, ") with {}\r\n\tid {}", protocolName(message, tls), id);
   // Naming the recipient is only safe with exactly one: more would disclose Bcc recipients.
   if (message.envelope.rcptTo.size() == 1) {
-    out += fmt::format(" for <{}>", message.envelope.rcptTo.front());
+    fmt::format_to(to, " for <{}>", message.envelope.rcptTo.front());
   }
   if (tls) {
-    out += fmt::format("\r\n\ttls {}", facts.tlsCipher);
+    fmt::format_to(to, "\r\n\ttls {}", facts.tlsCipher);
   }
-  out += fmt::format(";\r\n\t{}\r\n", rfc5322Date(now));
-  return out;
+  fmt::format_to(to, ";\r\n\t{}\r\n", rfc5322Date(now));
+  return fmt::to_string(out);
 }
 
 }  // namespace smtpgate

@@ -1,5 +1,7 @@
 #include "gateway/server.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -14,6 +16,11 @@
 #include "gateway/tenant_watcher.h"
 
 namespace smtpgate {
+namespace {
+
+constexpr int kKeepFreeHeapBytes = 8 * 1024 * 1024;
+
+}  // namespace
 
 unsigned workerCount(uint32_t configured) {
   if (configured > 0) {
@@ -175,6 +182,11 @@ void Server::installTenants(const policy::TenantDirectory& tenants) {
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
+  // Message chunks (64 KiB reads) are allocated and freed at every read of a large message:
+  // glibc's default trims the heap top back to the kernel above 128 KiB free, and the next
+  // chunk faults its pages in again (measured: about a tenth of the CPU of a 20 MB relay).
+  // Up to a few MiB of freed heap per arena stays for reuse instead.
+  mallopt(M_TRIM_THRESHOLD, kKeepFreeHeapBytes);
   for (auto* sig : {&sigterm_, &sigint_, &sighup_}) {
     uv_signal_init(&loop_, sig);
     sig->data = this;

@@ -42,6 +42,12 @@ Worker::Worker(unsigned index, RuntimeHolder& runtime, Admission& admission, boo
   async_.data = this;
   uv_timer_init(&loop_, &drainTimer_);
   drainTimer_.data = this;
+  uv_check_init(&loop_, &flushCheck_);
+  flushCheck_.data = this;
+  uv_idle_init(&loop_, &flushIdle_);
+  flushIdle_.data = this;
+  uv_check_init(&loop_, &logCheck_);
+  uv_prepare_init(&loop_, &logPrepare_);
   readBuffer_.resize(kReadBufferBytes);
 }
 
@@ -107,11 +113,21 @@ std::string Worker::bind() {
 
 void Worker::startThread() {
   thread_ = std::thread([this] {
+    log::bufferThread(true);
+    uv_check_start(&logCheck_, [](uv_check_t*) { log::flushThread(); });
+    uv_prepare_start(&logPrepare_, [](uv_prepare_t*) { log::flushThread(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&logCheck_));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&logPrepare_));
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Listeners and sessions are gone: close the loop's own handles and let them finish.
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drainTimer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&flushCheck_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&flushIdle_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&logCheck_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&logPrepare_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    log::bufferThread(false);  // writes what is left
     finished_ = true;
   });
 }
@@ -299,6 +315,42 @@ void Worker::admit(ClientConnection& connection, const std::string& ip, unsigned
   }
   metrics().sessionStarted();
   connection.start(ip, port);
+}
+
+void Worker::deferFlush(ClientConnection* connection) {
+  if (toFlush_.empty()) {
+    uv_check_start(&flushCheck_, onFlushCheck);
+    uv_idle_start(&flushIdle_, onFlushIdle);
+  }
+  toFlush_.push_back(connection);
+}
+
+void Worker::cancelFlush(ClientConnection* connection) {
+  std::erase(toFlush_, connection);
+  std::replace(flushing_.begin(), flushing_.end(), connection,
+               static_cast<ClientConnection*>(nullptr));
+  if (toFlush_.empty()) {
+    uv_check_stop(&flushCheck_);
+    uv_idle_stop(&flushIdle_);
+  }
+}
+
+void Worker::onFlushCheck(uv_check_t* check) { static_cast<Worker*>(check->data)->flushAll(); }
+
+void Worker::onFlushIdle(uv_idle_t* idle) { static_cast<Worker*>(idle->data)->flushAll(); }
+
+void Worker::flushAll() {
+  // A flush may defer or cancel others (a failed write closes its connection): the list
+  // being worked on is a separate one.
+  flushing_.swap(toFlush_);
+  uv_check_stop(&flushCheck_);
+  uv_idle_stop(&flushIdle_);
+  for (std::size_t i = 0; i < flushing_.size(); ++i) {
+    if (ClientConnection* connection = flushing_[i]) {
+      connection->flushOutput();
+    }
+  }
+  flushing_.clear();
 }
 
 void Worker::connectionGone(ClientConnection* connection) {

@@ -71,6 +71,15 @@ class Worker {
   Metrics& metrics() { return runtime_.metrics(); }
   Admission& admission() { return admission_; }
   std::string& readBuffer() { return readBuffer_; }
+  // Decrypted bytes of one read; like readBuffer(), consumed before the callback returns.
+  std::string& plaintextBuffer() { return plaintextBuffer_; }
+  // Output a connection produced in this loop iteration goes out once, after the iteration's
+  // I/O callbacks (a uv_check handle; a uv_idle handle as well, so that output of a timer
+  // callback never waits for the poll): the replies and relayed bytes of one read, or of one
+  // batch of backend replies, leave in one write (one TLS record) rather than one each.
+  void deferFlush(ClientConnection* connection);
+  // The connection is closing: no flush for it any more.
+  void cancelFlush(ClientConnection* connection);
   void connectionGone(ClientConnection* connection);
   // Admission (total and per-IP limits) for `ip`, then the session starts; refused: 421 on
   // STARTTLS listeners and close. Called at accept, or once a PROXY header named the client.
@@ -88,6 +97,9 @@ class Worker {
   static void onConnection(uv_stream_t* server, int status);
   static void onAsync(uv_async_t* async);
   static void onDrainTimer(uv_timer_t* timer);
+  static void onFlushCheck(uv_check_t* check);
+  static void onFlushIdle(uv_idle_t* idle);
+  void flushAll();
   void accept(Listener& listener);
   void closeListeners();
   void stopAll();
@@ -100,11 +112,20 @@ class Worker {
   uv_loop_t loop_{};
   uv_async_t async_{};
   uv_timer_t drainTimer_{};
+  uv_check_t flushCheck_{};
+  uv_idle_t flushIdle_{};
+  // The loop thread's log lines (log::bufferThread), written after the I/O callbacks of each
+  // iteration and before the loop blocks. Unreferenced: they never keep the loop alive.
+  uv_check_t logCheck_{};
+  uv_prepare_t logPrepare_{};
+  std::vector<ClientConnection*> toFlush_;
+  std::vector<ClientConnection*> flushing_;  // the list being flushed (kept for its capacity)
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ClientConnection*> connections_;
   std::atomic<std::size_t> connectionCount_{0};
   std::atomic<bool> finished_{false};
   std::string readBuffer_;
+  std::string plaintextBuffer_;
   std::thread thread_;
   std::mutex requestMutex_;
   bool drainRequested_ = false;

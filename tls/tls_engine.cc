@@ -92,6 +92,12 @@ int TlsEngine::bioRead(BIO* bio, char* out, int len) {
   auto* self = static_cast<TlsEngine*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   const size_t available = self->inboxPending();
+  if (available == 0 && !self->borrowed_.empty() && len > 0) {
+    const size_t n = std::min(self->borrowed_.size(), static_cast<size_t>(len));
+    std::memcpy(out, self->borrowed_.data(), n);
+    self->borrowed_.remove_prefix(n);
+    return static_cast<int>(n);
+  }
   if (available == 0 || len <= 0) {
     BIO_set_retry_read(bio);
     return -1;
@@ -125,7 +131,7 @@ long TlsEngine::bioCtrl(BIO* bio, int cmd, long, void*) {
     case BIO_CTRL_FLUSH:
       return 1;
     case BIO_CTRL_PENDING:
-      return static_cast<long>(self->inboxPending());
+      return static_cast<long>(self->pendingCiphertext());
     case BIO_CTRL_WPENDING:
       return static_cast<long>(self->outbox_.size());
     default:
@@ -297,6 +303,20 @@ TlsEngine::Status TlsEngine::readPlaintext(std::string& out) {
     }
     return failure(err);
   }
+}
+
+TlsEngine::Status TlsEngine::readPlaintext(std::string_view ciphertext, std::string& out) {
+  if (failed_ || inboxPending() > 0) {
+    feedCiphertext(ciphertext);  // bytes held from before go first: no shortcut
+    return readPlaintext(out);
+  }
+  borrowed_ = ciphertext;
+  Status status = readPlaintext(out);
+  if (!borrowed_.empty()) {
+    feedCiphertext(borrowed_);  // the caller's buffer is gone after this call
+    borrowed_ = {};
+  }
+  return status;
 }
 
 TlsEngine::Status TlsEngine::writePlaintext(std::string_view bytes) {

@@ -67,6 +67,10 @@ class TlsEngine {
   bool handshakeComplete() const { return complete_; }
   // Appends decrypted application data to `out`. Ok when nothing more can be read now.
   Status readPlaintext(std::string& out);
+  // feedCiphertext(ciphertext) and readPlaintext(out) in one, without first copying the
+  // ciphertext into the engine: BoringSSL reads it where it is, and only what it leaves (a
+  // record cut by the end of the read) is kept for the next call.
+  Status readPlaintext(std::string_view ciphertext, std::string& out);
   // Encrypts application data (after the handshake). Error on failure.
   Status writePlaintext(std::string_view bytes);
   // Queues close_notify.
@@ -96,6 +100,7 @@ class TlsEngine {
   static int bioWrite(BIO* bio, const char* data, int len);
   static long bioCtrl(BIO* bio, int cmd, long larg, void* parg);
   std::size_t inboxPending() const { return inbox_.size() - inboxPos_; }
+  std::size_t pendingCiphertext() const { return inboxPending() + borrowed_.size(); }
 
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_ = nullptr;
@@ -105,6 +110,7 @@ class TlsEngine {
   bool closed_ = false;
   std::string inbox_;  // ciphertext fed, read by BoringSSL from inboxPos_ on
   size_t inboxPos_ = 0;
+  std::string_view borrowed_;  // the caller's ciphertext, read after inbox_, during one call
   std::string outbox_;  // ciphertext BoringSSL wrote, waiting for takeCiphertext()
   HandshakeFacts facts_;
   ClientHelloHook hook_;

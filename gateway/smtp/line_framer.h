@@ -41,6 +41,8 @@ class LineFramer {
   // Forget everything, e.g. the STARTTLS wipe.
   void clear();
   std::size_t buffered() const { return buf_.size() - pos_; }
+  // Nothing buffered and no over-long line being dropped: input may bypass the buffer.
+  bool idle() const { return buffered() == 0 && !discarding_; }
 
  private:
   static std::size_t limitFor(std::string_view line, Mode mode);

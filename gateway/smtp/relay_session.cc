@@ -1,5 +1,5 @@
 // Relay mode of SmtpSession (SPEC section 6): the backend link's events, the FIFO of awaited
-// replies (RFC 2920 pipelining toward the backend), and DATA streamed through DataEncoder.
+// replies (RFC 2920 pipelining toward the backend), and DATA streamed as the decoder re-stuffs it.
 // The action sequences the connection sees are described in actions.h.
 
 #include <cctype>
@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "gateway/smtp/data_encoder.h"
 #include "gateway/smtp/replies.h"
 #include "gateway/smtp/sasl.h"
 #include "gateway/smtp/smtp_session.h"
@@ -78,16 +79,18 @@ std::optional<std::string> cleanReply(std::string_view raw) {
 std::string crlfLines(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\r' || c == '\n') {
-      out += "\r\n";
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-        ++i;
-      }
-    } else {
-      out += c;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t end = i;
+    while (end < text.size() && text[end] != '\r' && text[end] != '\n') {
+      ++end;
     }
+    out.append(text.substr(i, end - i));  // the run up to the next CR or LF, whole
+    if (end == text.size()) {
+      break;
+    }
+    out += "\r\n";
+    i = end + (text[end] == '\r' && end + 1 < text.size() && text[end + 1] == '\n' ? 2 : 1);
   }
   if (!out.empty() && !out.ends_with("\r\n")) {
     out += "\r\n";
@@ -200,6 +203,7 @@ void SmtpSession::failBackend() {
   }
   queuedLines_.clear();
   secureWipe(relayPassword_);
+  relayHead_.clear();
   std::deque<Awaited> awaited = std::move(awaited_);
   awaited_.clear();
   pendingRcpts_ = 0;
@@ -396,8 +400,7 @@ void SmtpSession::resumeRelay(Actions& out) {
 void SmtpSession::startRelayData(Actions& out) {
   state_ = State::Data;
   // The CRLF that ended the DATA line may be the first of CRLF.CRLF (an empty message).
-  data_.start(settings_.maxMessageBytes, dataCrlf_);
-  encoder_.reset();
+  data_.start(settings_.maxMessageBytes, dataCrlf_, DataDecoder::Output::Stuffed);
   dataFate_ = DataFate::Relay;
   if (!receivedHeader_) {
     return;
@@ -411,8 +414,10 @@ void SmtpSession::startRelayData(Actions& out) {
   if (header.empty()) {
     return;
   }
-  flush(out);
-  out.emplace_back(BackendData{encoder_.encode(header)});
+  // Held back to go with the first content (one write upstream rather than two); stuffed
+  // where needed, as content.
+  DataEncoder encoder;
+  relayHead_ = encoder.encode(header);
 }
 
 void SmtpSession::relayContent(Actions& out) {
@@ -434,14 +439,19 @@ void SmtpSession::relayContent(Actions& out) {
   if (content.empty()) {
     return;
   }
+  if (!relayHead_.empty()) {
+    relayHead_.append(content);
+    content = std::exchange(relayHead_, std::string());
+  }
   flush(out);
-  out.emplace_back(BackendData{encoder_.encode(content)});
+  out.emplace_back(BackendData{std::move(content)});  // dot-stuffed by the decoder already
 }
 
 void SmtpSession::relayDataEnd(Actions& out) {
   state_ = State::Command;
   const DataFate fate = dataFate_;
   dataFate_ = DataFate::Relay;
+  std::string head = std::exchange(relayHead_, std::string());  // an empty message's header
   resetTransaction();  // after DATA, whatever the outcome
   switch (fate) {
     case DataFate::Lost:
@@ -456,14 +466,13 @@ void SmtpSession::relayDataEnd(Actions& out) {
     case DataFate::Relay:
       break;
   }
-  // finish() ends with the terminator ".\r\n", which BackendEndData stands for; what comes
-  // before it (a CRLF when the content did not end with one) is content.
-  std::string tail = encoder_.finish();
-  tail.resize(tail.size() - 3);
+  // No line end to add before the terminator that BackendEndData stands for: the decoder
+  // reaches it only right after a CRLF of the content (or with no content at all), and the
+  // Received: lines end with CRLF.
   awaited_.push_back(Awaited{Awaited::Kind::EndData, {}, {}});
   flush(out);
-  if (!tail.empty()) {
-    out.emplace_back(BackendData{std::move(tail)});
+  if (!head.empty()) {
+    out.emplace_back(BackendData{std::move(head)});
   }
   out.emplace_back(BackendEndData{});
 }

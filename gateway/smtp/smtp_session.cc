@@ -114,8 +114,21 @@ Actions SmtpSession::onBytes(std::string_view bytes) {
   if (closed_ || closeDeferred_ || tlsStarting_) {
     return out;
   }
+  bool fed = false;
+  if (state_ == State::Data && framer_.idle() && waiting_ == Waiting::None && !tarpit_) {
+    // Message bytes go straight to the decoder, not through the framer's buffer first; only
+    // what follows the end of the data (pipelined commands) is buffered.
+    bytes.remove_prefix(feedData(bytes, out));
+    if (data_.done()) {
+      handleDataEnd(out);
+    }
+    fed = true;
+  }
   framer_.append(bytes);
   if (waiting_ != Waiting::None || tarpit_) {
+    if (fed) {
+      flush(out);
+    }
     return out;  // answered, in order, once the result is in or the tarpit is over
   }
   process(out);
@@ -245,12 +258,7 @@ void SmtpSession::process(Actions& out) {
       if (input.empty()) {
         return;
       }
-      const std::size_t used = data_.feed(input);
-      progress_ += used;
-      framer_.consume(used);
-      if (settings_.relay) {
-        relayContent(out);  // streamed as it comes: no whole message in memory
-      }
+      framer_.consume(feedData(input, out));
       if (!data_.done()) {
         return;
       }
@@ -293,6 +301,18 @@ void SmtpSession::process(Actions& out) {
       secureWipe(frame.text);
     }
   }
+}
+
+std::size_t SmtpSession::feedData(std::string_view input, Actions& out) {
+  if (settings_.relay) {
+    data_.reserve(input.size());  // one buffer per chunk, handed on whole to the backend
+  }
+  const std::size_t used = data_.feed(input);
+  progress_ += used;
+  if (settings_.relay) {
+    relayContent(out);  // streamed as it comes: no whole message in memory
+  }
+  return used;
 }
 
 void SmtpSession::handleCommand(std::string_view line, bool crlf, Actions& out) {

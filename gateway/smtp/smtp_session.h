@@ -11,7 +11,6 @@
 
 #include "gateway/smtp/actions.h"
 #include "gateway/smtp/data_decoder.h"
-#include "gateway/smtp/data_encoder.h"
 #include "gateway/smtp/line_framer.h"
 
 namespace smtpgate::smtp {
@@ -198,6 +197,8 @@ class SmtpSession {
   // The input loop: every complete command (or DATA bytes) in the buffer, in order, until
   // the input runs out, a result is awaited, TLS starts or the session closes.
   void process(Actions& out);
+  // DATA: message bytes to the decoder (relay mode: streamed on); returns the bytes used.
+  std::size_t feedData(std::string_view input, Actions& out);
   void handleCommand(std::string_view line, bool crlf, Actions& out);
   void handleAuthLine(std::string_view line, Actions& out);
   void handleDataEnd(Actions& out);
@@ -304,7 +305,7 @@ class SmtpSession {
   bool closeDeferred_ = false;            // close() once the awaited replies are in
   bool dataCrlf_ = false;                 // the DATA line awaiting 354 ended with CRLF
   DataFate dataFate_ = DataFate::Relay;
-  DataEncoder encoder_;
+  std::string relayHead_;  // the Received: lines, sent in front of the first content
   std::string relayPassword_;  // LOGIN toward the backend: between the user and the password
 };
 

@@ -682,7 +682,9 @@ def report(args, argv, cases, servers, results, notes, started, load_before, loa
     lines = [
         "# smtpgate performance, side by side",
         "",
-        "Measured by `tests/bench/compare.py` (issue 6). Reproduce with:",
+        "Measured by `tests/bench/compare.py` (issue 6). Reproduce with "
+        "`python3 tests/bench/compare.py --reps 3` (as root on Debian 12: it installs the peers"
+        " and builds smtpgate in `build/`); this run was:",
         "",
         "```",
         "python3 tests/bench/compare.py " + " ".join(shlex.quote(a) for a in argv),

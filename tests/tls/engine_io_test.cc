@@ -164,3 +164,43 @@ TEST_CASE("a corrupted record is an error with a reason and an alert") {
   REQUIRE(alert.size() >= 5);
   CHECK(static_cast<uint8_t>(alert[0]) == 21);  // an (encrypted) alert record
 }
+
+TEST_CASE("readPlaintext from the caller's buffer: records cut anywhere, leftovers kept") {
+  uint16_t version = GENERATE(kTls12, kTls13);
+  INFO("version " << versionName(version));
+  Pair p = connected(version);
+  // Several records (16 KiB each at most) in one wire string, read in chunks that end inside
+  // a record header, inside a body, and exactly at a record boundary.
+  const std::string big = pattern(40000);
+  REQUIRE(p.client->writePlaintext(big) == Status::Ok);
+  const std::string wire = p.client->takeCiphertext();
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{4099}, wire.size()}) {
+    INFO("chunk " << chunk);
+    Pair q = connected(version);
+    REQUIRE(q.client->writePlaintext(big) == Status::Ok);
+    const std::string w = q.client->takeCiphertext();
+    std::string out;
+    for (std::size_t at = 0; at < w.size(); at += chunk) {
+      // A copy that dies right after the call, as the worker's read buffer is reused.
+      std::string piece = w.substr(at, chunk);
+      REQUIRE(q.server->readPlaintext(piece, out) == Status::Ok);
+      piece.assign(piece.size(), '\xff');
+    }
+    CHECK(out == big);
+  }
+  // Mixed with feedCiphertext: bytes fed before go first.
+  std::string out;
+  p.server->feedCiphertext(std::string_view(wire).substr(0, 10));
+  REQUIRE(p.server->readPlaintext(std::string_view(wire).substr(10), out) == Status::Ok);
+  CHECK(out == big);
+}
+
+TEST_CASE("readPlaintext from the caller's buffer: a close_notify in it ends the reading") {
+  Pair p = connected(kTls13);
+  REQUIRE(p.client->writePlaintext("QUIT\r\n") == Status::Ok);
+  p.client->shutdown();
+  std::string wire = p.client->takeCiphertext();
+  std::string out;
+  CHECK(p.server->readPlaintext(wire, out) == Status::Closed);
+  CHECK(out == "QUIT\r\n");
+}

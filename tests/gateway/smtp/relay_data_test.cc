@@ -106,8 +106,9 @@ TEST_CASE("relay data: smuggling sequences reach the backend as stuffed content"
   }
 }
 
-TEST_CASE("relay data: the content is streamed as it arrives", "[smtp][relay]") {
-  SmtpSession session(relaySettings());
+// A session with the Received line on, its MAIL and RCPT accepted upstream: the backend's
+// next reply answers DATA.
+void untilDataReply(SmtpSession& session) {
   session.setReceivedHeader(testReceived);
   session.onTlsEstablished();
   session.start();
@@ -115,13 +116,18 @@ TEST_CASE("relay data: the content is streamed as it arrives", "[smtp][relay]") 
   session.onBackendReady(true);
   session.onBackendReply("250 2.1.0 Ok\r\n");
   session.onBackendReply("250 2.1.5 Ok\r\n");
+}
+
+TEST_CASE("relay data: the content is streamed as it arrives", "[smtp][relay]") {
+  SmtpSession session(relaySettings());
+  untilDataReply(session);
   Actions a = withoutTimers(session.onBackendReply("354 go\r\n"));
-  REQUIRE(a.size() == 2);
+  REQUIRE(a.size() == 1);
   REQUIRE(std::get<Write>(a[0]).bytes == "354 go\r\n");
-  REQUIRE(std::get<BackendData>(a[1]).bytes == kReceived);
+  // The Received: line waits for the first content and goes out in the same piece.
   a = session.onBytes("..first line\r\nsecond ");
   REQUIRE(a.size() == 1);
-  REQUIRE(std::get<BackendData>(a[0]).bytes == "..first line\r\nsecond ");
+  REQUIRE(std::get<BackendData>(a[0]).bytes == kReceived + "..first line\r\nsecond ");
   a = session.onBytes("line\r\n");
   REQUIRE(a.size() == 1);
   REQUIRE(std::get<BackendData>(a[0]).bytes == "line\r\n");
@@ -133,6 +139,17 @@ TEST_CASE("relay data: the content is streamed as it arrives", "[smtp][relay]") 
   REQUIRE(session.waiting());
   a = session.onBackendReply("250 2.0.0 Ok: queued as Q\r\n");
   REQUIRE(std::get<Write>(a.at(0)).bytes == "250 2.0.0 Ok: queued as Q\r\n");
+}
+
+TEST_CASE("relay data: an empty message still gets its Received line, before the end",
+          "[smtp][relay]") {
+  SmtpSession session(relaySettings());
+  untilDataReply(session);
+  session.onBackendReply("354 go\r\n");
+  Actions a = withoutTimers(session.onBytes(".\r\n"));
+  REQUIRE(a.size() == 2);
+  REQUIRE(std::get<BackendData>(a[0]).bytes == kReceived);
+  REQUIRE(std::holds_alternative<BackendEndData>(a[1]));
 }
 
 TEST_CASE("relay data: the Received line is made of CRLF lines whatever it is given",

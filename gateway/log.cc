@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <iterator>
 
 namespace smtpgate::log {
 namespace {
@@ -53,11 +55,15 @@ const char* levelName(Level level) {
 // Every line is one line: control characters in any part of it (a client string a caller
 // forgot to sanitize, an error text with a newline) are written as \xNN, so nothing logged
 // can forge a line or drive a terminal.
+namespace {
+bool isControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+}  // namespace
+
 std::string escapeControls(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
+    if (isControl(c)) {
       out += fmt::format("\\x{:02x}", c);
     } else {
       out += static_cast<char>(c);
@@ -77,17 +83,24 @@ void write(Level level, std::string_view text) {
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  std::string line = fmt::format(
-      "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n", tm.tm_year + 1900, tm.tm_mon + 1,
-      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis, levelName(level), escapeControls(text));
+  // Escaped only when it has to be: most lines have no control character.
+  std::string escaped;
+  if (std::any_of(text.begin(), text.end(), [](char c) { return isControl(c); })) {
+    escaped = escapeControls(text);
+    text = escaped;
+  }
+  constexpr std::string_view kFormat = "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {}: {}\n";
   if (threadLines.buffered) {
-    threadLines.pending += line;
+    fmt::format_to(std::back_inserter(threadLines.pending), kFormat, tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis,
+                   levelName(level), text);
     if (threadLines.pending.size() >= kFlushBytes) {
       flushThread();
     }
     return;
   }
-  writeOut(line);
+  writeOut(fmt::format(kFormat, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                       tm.tm_sec, millis, levelName(level), text));
 }
 
 void bufferThread(bool on) {

@@ -1,4 +1,3 @@
-#include "gateway/time_format.h"
 #include "gateway/trace_store.h"
 
 #include <fcntl.h>
@@ -15,6 +14,7 @@
 
 #include "gateway/log.h"
 #include "gateway/pg_trace_sink.h"
+#include "gateway/time_format.h"
 #include "gateway/trace_jsonl.h"
 #include "gateway/trace_schema.h"
 
@@ -56,8 +56,8 @@ class Binder {
   Binder& text(const std::string& value) {
     // SQLITE_STATIC: the record outlives the step; the bytes are stored as they are (TEXT
     // holds client-controlled, possibly invalid UTF-8 without complaint).
-    auto size = static_cast<int>(
-        std::min<std::size_t>(value.size(), std::numeric_limits<int>::max()));
+    auto size =
+        static_cast<int>(std::min<std::size_t>(value.size(), std::numeric_limits<int>::max()));
     check(sqlite3_bind_text(statement_, ++index_, value.data(), size, SQLITE_STATIC));
     return *this;
   }
@@ -151,9 +151,9 @@ bool TraceStore::openDatabase(std::string& error) {
     return fail(std::strerror(errno));
   }
   ::close(fd);
-  int rc = sqlite3_open_v2(path.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     return fail(db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
   }
@@ -166,8 +166,8 @@ bool TraceStore::openDatabase(std::string& error) {
     return fail(why);
   }
   sqlite3_stmt* select = nullptr;
-  rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-                          &select, nullptr);
+  rc = sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &select,
+                          nullptr);
   if (rc != SQLITE_OK) {
     return fail(sqlite3_errmsg(db_));
   }
@@ -247,9 +247,10 @@ void TraceStore::push(Item item) {
     if (accepted_ - finished_ >= options_.queueLimit) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       if (!dropping_.exchange(true)) {
-        log::error("trace store: {} records are waiting to be written; dropping new records "
-                   "(counted in smtpgate_trace_dropped_total)",
-                   options_.queueLimit);
+        log::error(
+            "trace store: {} records are waiting to be written; dropping new records "
+            "(counted in smtpgate_trace_dropped_total)",
+            options_.queueLimit);
       }
       return;
     }
@@ -290,8 +291,8 @@ void TraceStore::writerLoop() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait_for(lock, kIdleWake, [this] {
-      return stopping_ || (!paused_ && (queue_.size() >= kBatchRows ||
-                                        (flushWaiters_ > 0 && !queue_.empty())));
+      return stopping_ ||
+             (!paused_ && (queue_.size() >= kBatchRows || (flushWaiters_ > 0 && !queue_.empty())));
     });
     if (paused_ && !stopping_) {
       continue;
@@ -356,8 +357,8 @@ bool TraceStore::insertBatch(std::deque<Item>& items, std::size_t begin, std::si
   for (std::size_t i = begin; i < end; ++i) {
     bool ok = std::visit([this](const auto& trace) { return insert(trace); }, items[i]);
     if (!ok) {
-      log::error("trace store: {}: {} records not written: {}", options_.databasePath,
-                 end - begin, sqlite3_errmsg(db_));
+      log::error("trace store: {}: {} records not written: {}", options_.databasePath, end - begin,
+                 sqlite3_errmsg(db_));
       exec("ROLLBACK", error);
       return false;
     }
@@ -435,6 +436,13 @@ void TraceStore::setOutage(bool down) {
 }
 
 bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std::size_t end) {
+  if (giveUpAt_ && std::chrono::steady_clock::now() >= *giveUpAt_) {
+    // The grace period of a stop during an outage is over: the batches still queued are lost
+    // without another connection attempt each (a blackholed database would hold every one
+    // for its connect_timeout, past systemd's and Kubernetes' stop deadlines).
+    log::error("trace store: stopping while PostgreSQL is away: {} records lost", end - begin);
+    return false;  // counted as dropped by writeBatch
+  }
   std::vector<const SessionTrace*> sessions;
   std::vector<const MessageTrace*> messages;
   for (std::size_t i = begin; i < end; ++i) {
@@ -454,8 +462,8 @@ bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std:
         const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::steady_clock::now() - downSince)
                                  .count();
-        log::info("trace store: PostgreSQL is back after {} s; {} records dropped so far",
-                  seconds, dropped_.load());
+        log::info("trace store: PostgreSQL is back after {} s; {} records dropped so far", seconds,
+                  dropped_.load());
         dropping_ = false;
         setOutage(false);
       }
@@ -466,9 +474,10 @@ bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std:
       return false;
     }
     if (!outage_) {
-      log::error("trace store: PostgreSQL unavailable, holding up to {} records in memory and "
-                 "retrying: {}",
-                 options_.queueLimit, error);
+      log::error(
+          "trace store: PostgreSQL unavailable, holding up to {} records in memory and "
+          "retrying: {}",
+          options_.queueLimit, error);
       setOutage(true);
     }
     std::unique_lock lock(mutex_);
@@ -477,13 +486,12 @@ bool TraceStore::insertPostgres(std::deque<Item>& items, std::size_t begin, std:
       giveUpAt_ = std::chrono::steady_clock::now() + options_.stopRetry;
     }
     if (giveUpAt_ && std::chrono::steady_clock::now() >= *giveUpAt_) {
-      log::error("trace store: stopping while PostgreSQL is away: {} records lost",
-                 end - begin);
+      log::error("trace store: stopping while PostgreSQL is away: {} records lost", end - begin);
       return false;  // counted as dropped by writeBatch
     }
     wake_.wait_for(lock, pauseFor);
-    pauseFor = std::min(pauseFor * 2, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          kMaxRetry));
+    pauseFor =
+        std::min(pauseFor * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxRetry));
   }
 }
 

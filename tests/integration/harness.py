@@ -201,6 +201,17 @@ class Gateway:
         with open(self.log_path) as f:
             return f.read()
 
+    def wait_output(self, text, timeout=10):
+        """The log once it holds `text` (or at the deadline). A worker writes its log lines at
+        the end of its loop iteration, so a client may see a reply or a close a moment before
+        the line that goes with it is in the log."""
+        deadline = time.time() + timeout
+        out = self.output()
+        while text not in out and time.time() < deadline:
+            time.sleep(0.02)
+            out = self.output()
+        return out
+
     @property
     def admin_url(self):
         return "http://127.0.0.1:%d" % self.ports["admin"]

@@ -150,7 +150,7 @@ class NewConnectionRateTest(AttackTestCase):
         self.assertEqual(c.read_reply()[0], 220)
         c.expect("QUIT", 221)
         c.close()
-        self.assertIn("too many new connections from this address per minute", self.gw.output())
+        self.assertIn("too many new connections from this address per minute", self.gw.wait_output("too many new connections from this address per minute"))
         self.assertBackToBaseline()
 
 
@@ -193,7 +193,7 @@ class TlsHandshakeRateTest(AttackTestCase):
         c = self.connect("implicit", version="1.3", source="127.0.0.32")
         c.expect("QUIT", 221)
         c.close()
-        self.assertIn("too many TLS handshakes from this address per minute", self.gw.output())
+        self.assertIn("too many TLS handshakes from this address per minute", self.gw.wait_output("too many TLS handshakes from this address per minute"))
         self.assertBackToBaseline()
 
 
@@ -263,7 +263,7 @@ class DataRateTest(AttackTestCase):
         self.assertTrue(c.closed())
         c.close()
         self.assertEqual(len(self.gw.messages()), 2, "only the warm-up messages were delivered")
-        self.assertIn("DATA slower than min_data_rate_bps", self.gw.output())
+        self.assertIn("DATA slower than min_data_rate_bps", self.gw.wait_output("DATA slower than min_data_rate_bps"))
         self.assertBackToBaseline()
 
     def test_fast_data_passes(self):
@@ -363,7 +363,7 @@ class DataTotalTest(AttackTestCase):
         self.assertTrue(c.closed())
         c.close()
         self.assertEqual(len(self.gw.messages()), 2, "only the warm-up messages were delivered")
-        self.assertIn("DATA longer than timeouts_s.data_total", self.gw.output())
+        self.assertIn("DATA longer than timeouts_s.data_total", self.gw.wait_output("DATA longer than timeouts_s.data_total"))
         self.assertBackToBaseline()
 
 

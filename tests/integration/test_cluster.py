@@ -345,7 +345,7 @@ class TenantTest(ClusterCase):
         deadline = time.time() + 5
         while "reload done" not in three.output() and time.time() < deadline:
             time.sleep(0.05)
-        self.assertIn("reload done", three.output())
+        self.assertIn("reload done", three.wait_output("reload done"))
         self.assertEqual(self.legacy_auth(three)[0], 421)
 
         # The revision read before the change is stale on every instance.
@@ -406,7 +406,7 @@ class ReportTest(ClusterCase):
         self.assertEqual(sorted(sorted(spooled_by_client(gw).items()) for gw in self.gws),
                          [[(client(21), 3)], [(client(22), 4)], [(client(23), 5)]])
         for gw in self.gws:
-            self.assertIn("PROXY v2 from [%s]" % LB, gw.output())  # send-proxy-v2
+            self.assertIn("PROXY v2 from [%s]" % LB, gw.wait_output("PROXY v2 from [%s]" % LB))  # send-proxy-v2
         self.wait_for_total(self.gws, 12)
         # Session ids are the cluster's keys (the store's sessions table): unique across
         # instances, even started in the same second.

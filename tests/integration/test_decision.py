@@ -187,7 +187,7 @@ class TenantReloadTest(DecisionCase):
         deadline = time.time() + 5
         while "reload refused" not in self.gw.output() and time.time() < deadline:
             time.sleep(0.05)
-        self.assertIn("/tenants/0/domains/0", self.gw.output())
+        self.assertIn("/tenants/0/domains/0", self.gw.wait_output("/tenants/0/domains/0"))
         c = self.connect("legacy", version="1.0")
         c.expect(plain("alice@contoso.com", "pw-alice"), 235)
 

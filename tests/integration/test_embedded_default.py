@@ -77,7 +77,7 @@ class EmbeddedDefaultTest(unittest.TestCase):
         self.gw.start(args=[], cwd=self.cwd, wait_port=2588)
         self.assertEqual(open(os.path.join(self.cwd, "var", "tls", "ecdsa.pem")).read(), cert)
         self.assertEqual(open(os.path.join(self.cwd, "var", "demo-credentials.txt")).read(), cred)
-        self.assertIn(cred.split()[1], self.gw.output())
+        self.assertIn(cred.split()[1], self.gw.wait_output(cred.split()[1]))
 
 
 if __name__ == "__main__":

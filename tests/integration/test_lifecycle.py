@@ -58,7 +58,7 @@ class LifecycleTest(unittest.TestCase):
                 json.dump({**good, "workers": -1}, f)
             gw.signal(signal.SIGHUP)
             time.sleep(0.5)
-            self.assertIn("reload refused", gw.output())
+            self.assertIn("reload refused", gw.wait_output("reload refused"))
             self.assertEqual(tls_session(gw).cmd("QUIT")[0], 221)
             # A good one (a new user in the users file) applies to new sessions.
             with open(good["backend"]["users"], "a") as f:
@@ -67,7 +67,7 @@ class LifecycleTest(unittest.TestCase):
                 json.dump(good, f)
             gw.signal(signal.SIGHUP)
             time.sleep(0.5)
-            self.assertIn("reload done", gw.output())
+            self.assertIn("reload done", gw.wait_output("reload done"))
             c = tls_session(gw)
             self.assertEqual(c.cmd("AUTH PLAIN AG5ld0BleGFtcGxlLmNvbQBwdzI=")[0], 235)
         finally:

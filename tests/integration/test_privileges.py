@@ -42,7 +42,7 @@ class PrivilegeDropTest(unittest.TestCase):
         os.chmod(gw.dir, 0o755)  # the state directory is handed over, its parent must be passable
         gw.start()
         try:
-            self.assertIn("running as user nobody", gw.output())
+            self.assertIn("running as user nobody", gw.wait_output("running as user nobody"))
             self.assertEqual(uid_of(gw.proc.pid), [nobody.pw_uid] * 4)  # real, effective, saved, fs
             # Mail still goes through: the spool and the trace store belong to the user now.
             c = SmtpConn(port)

@@ -203,7 +203,7 @@ class ProxyFrontTest(unittest.TestCase):
         status, body, _ = self.gw.api("/api/v1/clients?since=1d")
         self.assertEqual(status, 200, body)
         self.assertEqual([c["client_ip"] for c in body["clients"] if c["messages"]], [CLIENT], body)
-        self.assertIn("PROXY v1 from [127.0.0.1]", self.gw.output())
+        self.assertIn("PROXY v1 from [127.0.0.1]", self.gw.wait_output("PROXY v1 from [127.0.0.1]"))
 
     def test_v2_header_then_starttls_and_early_bytes_in_one_segment(self):
         # The header and the first command in one write: the command is the session's.
@@ -240,8 +240,8 @@ class ProxyFrontTest(unittest.TestCase):
         sessions = wait_for(lambda: len(events(self.gw, "session")) == 2 and events(self.gw, "session"),
                             what="two session traces")
         self.assertEqual([s["client_ip"] for s in sessions], [LB, LB])
-        self.assertIn("PROXY v2 LOCAL", self.gw.output())
-        self.assertIn("PROXY v1 UNKNOWN", self.gw.output())
+        self.assertIn("PROXY v2 LOCAL", self.gw.wait_output("PROXY v2 LOCAL"))
+        self.assertIn("PROXY v1 UNKNOWN", self.gw.wait_output("PROXY v1 UNKNOWN"))
 
     def test_untrusted_peer_is_refused(self):
         c = SmtpConn(self.gw.ports["starttls"], source=STRANGER)
@@ -249,8 +249,8 @@ class ProxyFrontTest(unittest.TestCase):
         self.assertTrue(c.closed(), "an untrusted peer must be closed")
         self.assertEqual(c.buf, b"", "no greeting for an untrusted peer")
         c.close()
-        self.assertIn("refused [%s]" % STRANGER, self.gw.output())
-        self.assertIn("not a trusted PROXY protocol peer", self.gw.output())
+        self.assertIn("refused [%s]" % STRANGER, self.gw.wait_output("refused [%s]" % STRANGER))
+        self.assertIn("not a trusted PROXY protocol peer", self.gw.wait_output("not a trusted PROXY protocol peer"))
         self.assertEqual(metric(self.gw, "smtpgate_connections_refused_total",
                                 {"reason": "proxy_untrusted"}), 1)
         # A listener without proxy_protocol takes the same stranger as a client.
@@ -273,7 +273,7 @@ class ProxyFrontTest(unittest.TestCase):
         c = starttls_session(self.gw.ports["starttls"], v1(CLIENT, 40006), source="127.0.0.2")
         c.expect("QUIT", 221)
         c.close()
-        self.assertIn("refused [%s]" % LB, self.gw.output())
+        self.assertIn("refused [%s]" % LB, self.gw.wait_output("refused [%s]" % LB))
 
     def test_bad_headers_are_closed_with_a_log_line(self):
         cases = [b"EHLO client.test\r\n",                       # no header at all
@@ -286,7 +286,7 @@ class ProxyFrontTest(unittest.TestCase):
             self.assertTrue(c.closed(), raw)
             self.assertEqual(c.buf, b"", raw)
             c.close()
-        out = self.gw.output()
+        out = self.gw.wait_output("bad PROXY protocol header: v2 header of 65535 bytes")
         self.assertIn("bad PROXY protocol header: not a PROXY protocol header", out)
         self.assertIn("bad PROXY protocol header: v1 header with a port that is not 0..65535", out)
         self.assertIn("bad PROXY protocol header: v1 header longer than 107 bytes", out)
@@ -331,7 +331,7 @@ class ProxyHeaderDeadlineTest(unittest.TestCase):
             self.assertTrue(c.closed(timeout=8))
             self.assertLess(time.time() - started, 6)
             c.close()
-            self.assertIn("no complete PROXY protocol header within 1 s", gw.output())
+            self.assertIn("no complete PROXY protocol header within 1 s", gw.wait_output("no complete PROXY protocol header within 1 s"))
         finally:
             self.assertEqual(gw.stop(), 0, gw.output()[-3000:])
 
@@ -378,7 +378,7 @@ class ProxyPolicyTest(unittest.TestCase):
             other.send(v1(OTHER, 40023))
             self.assertEqual(other.read_reply()[0], 220)
             held.append(other)
-            self.assertIn("refused [%s]:40022" % CLIENT, gw.output())
+            self.assertIn("refused [%s]:40022" % CLIENT, gw.wait_output("refused [%s]:40022" % CLIENT))
             self.assertEqual(metric(gw, "smtpgate_connections_refused_total",
                                     {"reason": "max_connections_per_ip"}), 1)
         finally:
@@ -452,7 +452,7 @@ class HaproxyFrontTest(unittest.TestCase):
                             what="two messages")
         seen = sorted((m["session"]["listener"], m["session"]["client_ip"]) for _, m in messages)
         self.assertEqual(seen, [("pp-implicit", OTHER), ("pp-starttls", CLIENT)])
-        self.assertIn("PROXY v2 from [127.0.0.1]", self.gw.output())
+        self.assertIn("PROXY v2 from [127.0.0.1]", self.gw.wait_output("PROXY v2 from [127.0.0.1]"))
 
         # Drain: a session stays open so the gateway keeps running; /healthz turns 503 and
         # HAProxy marks every server of the gateway down.

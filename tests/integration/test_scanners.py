@@ -434,7 +434,7 @@ class TestsslClosedStrictStarttlsTest(ScannerCase):
 
     def test_testssl_strict_starttls_after_cutoff(self):
         self.check_testssl("starttls", MODERN_TLS)
-        self.assertIn(" decision D1 at handshake", self.gw.output())
+        self.assertIn(" decision D1 at handshake", self.gw.wait_output(" decision D1 at handshake"))
 
 
 class TestsslClosedStrictImplicitTest(ScannerCase):
@@ -443,7 +443,7 @@ class TestsslClosedStrictImplicitTest(ScannerCase):
 
     def test_testssl_strict_implicit_after_cutoff(self):
         self.check_testssl("implicit", MODERN_TLS)
-        self.assertIn(" decision D1 at handshake", self.gw.output())
+        self.assertIn(" decision D1 at handshake", self.gw.wait_output(" decision D1 at handshake"))
 
 
 class TestsslClosedLegacyTest(ScannerCase):

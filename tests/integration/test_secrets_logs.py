@@ -101,7 +101,7 @@ class InternalErrorsTest(unittest.TestCase):
         self.assertEqual(text, "451 4.3.0 Error: queue file write error")
         self.assert_generic(text, gw, "Not a directory", "errno", "spool")
         gw.stop()
-        self.assertIn("spool write failed", gw.output())  # the detail is in the log only
+        self.assertIn("spool write failed", gw.wait_output("spool write failed"))  # the detail is in the log only
 
     def test_unreachable_backend_gives_generic_421(self):
         closed = free_port()  # allocated and never listened on
@@ -123,7 +123,7 @@ class InternalErrorsTest(unittest.TestCase):
         self.assertRegex(text, r"^421 4\.4\.2 \S+ Error: backend not available$")
         self.assert_generic(text, gw, "refused", "ECONNREFUSED", str(closed))
         gw.stop()
-        self.assertIn("backend unavailable", gw.output())
+        self.assertIn("backend unavailable", gw.wait_output("backend unavailable"))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,8 @@ void SmtpSession::learnRelayCapabilities() {
       offers_.smtputf8 = true;
     } else if (word == "DSN") {
       offers_.dsn = true;
+    } else if (word == "PIPELINING") {
+      offers_.pipelining = true;
     } else if (word.starts_with("AUTH ")) {
       std::string_view rest = std::string_view(word).substr(5);
       while (!rest.empty()) {
@@ -170,9 +172,10 @@ bool SmtpSession::relayBlocked() const {
   if (awaited_.empty()) {
     return false;
   }
-  // Only RCPTs join a batch behind MAIL/RCPT (RFC 2920): everything else needs the state that
-  // the awaited replies decide, and DATA must be the last command of a group.
-  if (state_ != State::Command) {
+  // Only RCPTs and a final DATA join a batch behind MAIL/RCPT (RFC 2920, and only toward a
+  // backend that offers PIPELINING): everything else needs the state that the awaited replies
+  // decide, and DATA must be the last command of a group.
+  if (!offers_.pipelining || state_ != State::Command) {
     return true;
   }
   for (const Awaited& entry : awaited_) {
@@ -180,15 +183,22 @@ bool SmtpSession::relayBlocked() const {
       return true;
     }
   }
+  const std::optional<std::string_view> line = framer_.peekLine();
+  if (!line || line->size() < 4) {
+    return true;
+  }
+  const std::string verb = upper(line->substr(0, 4));
+  const std::size_t end = line->ends_with("\r\n") ? line->size() - 2 : line->size() - 1;
+  if (verb == "DATA" && end == 4) {
+    // Answered by the replies still awaited when they leave no recipient (cmdData() and
+    // pipelinedDataRefused()); a DATA with an argument is refused locally after them.
+    return false;
+  }
   // At the recipient limit the replies still awaited decide whether this one fits.
   if (envelope_.rcptTo.size() + pendingRcpts_ >= settings_.maxRecipients) {
     return true;
   }
-  const std::optional<std::string_view> line = framer_.peekLine();
-  if (!line || line->size() < 5 || (*line)[4] != ' ') {
-    return true;
-  }
-  return upper(line->substr(0, 4)) != "RCPT";
+  return line->size() < 5 || (*line)[4] != ' ' || verb != "RCPT";
 }
 
 void SmtpSession::abortBackend(Actions& out) {
@@ -323,6 +333,9 @@ void SmtpSession::handleBackendReply(Awaited entry, std::string text, Actions& o
       }
       break;
     case Awaited::Kind::Data:
+      if (pipelinedDataRefused(kind, out)) {
+        break;
+      }
       replyNow(text);
       if (kind == '3') {
         startRelayData(out);
@@ -379,6 +392,28 @@ void SmtpSession::handleBackendReply(Awaited entry, std::string text, Actions& o
   } else {
     pending_ += entry.after;
   }
+}
+
+bool SmtpSession::pipelinedDataRefused(char kind, Actions& out) {
+  // A DATA sent behind its MAIL and RCPTs: when their replies left no transaction or no
+  // recipient, the client gets what the same DATA sent alone gets, whatever the backend said.
+  std::string_view refusal;
+  if (!inTransaction_) {
+    refusal = replies::kNeedRcpt;
+  } else if (envelope_.rcptTo.empty()) {
+    refusal = replies::kNoValidRecipients;
+  } else {
+    return false;
+  }
+  resetTransaction();
+  if (kind == '3') {
+    abortBackend(out);  // it waits for a message we will not send
+  }
+  error(refusal, out);  // nothing else is awaited (DATA ends a batch): the client has it now
+  if (kind != '3' && !closed_) {
+    sendBackend("RSET\r\n", Awaited::Kind::Silent, out);  // whatever it kept of the envelope
+  }
+  return true;
 }
 
 void SmtpSession::resumeRelay(Actions& out) {

@@ -508,11 +508,14 @@ void SmtpSession::cmdRcpt(std::string_view arg, Actions& out) {
 }
 
 void SmtpSession::cmdData(std::string_view arg, bool crlf, Actions& out) {
-  if (!inTransaction_) {
+  // Pipelined behind MAIL and RCPTs whose replies are still awaited (relayBlocked()): it goes
+  // with them, and their replies decide (pipelinedDataRefused()).
+  const bool batched = settings_.relay && !awaited_.empty() && arg.empty();
+  if (!inTransaction_ && !batched) {
     error(replies::kNeedRcpt, out);
     return;
   }
-  if (envelope_.rcptTo.empty()) {
+  if (envelope_.rcptTo.empty() && !batched) {
     error(replies::kNoValidRecipients, out);
     return;
   }

@@ -243,8 +243,11 @@ class SmtpSession {
   // when it is closed (the line waits for onBackendReady()).
   void sendBackend(std::string line, Awaited::Kind kind, Actions& out, std::string recipient = {});
   // True when the next command line must wait for the backend: it is opening, or replies
-  // are awaited and the line is not a RCPT that may join the pipelined batch.
+  // are awaited and the line is not a RCPT or DATA that may join the pipelined batch.
   bool relayBlocked() const;
+  // The reply to a DATA that went with its MAIL and RCPTs: true when their replies left no
+  // transaction or no recipient, and the client got the local refusal instead.
+  bool pipelinedDataRefused(char kind, Actions& out);
   // Drop the backend link at once (AbortBackend); what was awaited fails like a lost link.
   void abortBackend(Actions& out);
   // The backend is gone: every awaited reply becomes 451 4.4.1 (RSET: 250), DATA is read to
@@ -296,6 +299,7 @@ class SmtpSession {
     bool xoauth2 = false;
     bool smtputf8 = false;
     bool dsn = false;
+    bool pipelining = false;  // RFC 2920: MAIL, RCPTs and DATA go out in one batch
   };
   RelayOffers offers_;
   Backend backend_ = Backend::Closed;

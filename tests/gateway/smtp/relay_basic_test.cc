@@ -143,18 +143,58 @@ TEST_CASE("relay: MAIL and RCPT replies reach the client unchanged", "[smtp][rel
 
 TEST_CASE("relay: only recipients the backend accepted count", "[smtp][relay]") {
   BackendScript backend;
-  backend.replies = {"250 2.1.0 Ok\r\n", "550 5.1.1 no\r\n", "451 4.3.0 later\r\n"};
+  backend.replies = {"250 2.1.0 Ok\r\n", "550 5.1.1 no\r\n", "451 4.3.0 later\r\n",
+                     "554 5.5.1 Error: no valid recipients\r\n"};
   SessionSettings s = relaySettings();
   s.maxErrors = 1;  // the backend's refusals are not client errors
+  const std::string refused = opened() +
+                              lines({"250 2.1.0 Ok", "550 5.1.1 no", "451 4.3.0 later",
+                                     "554 5.5.1 Error: no valid recipients",
+                                     "421 4.7.0 mx.test Error: too many errors"}) +
+                              "<Close>";
+  SECTION("pipelined: the DATA goes with the batch, the refusal is still ours") {
+    RelayOptions reference;
+    reference.referenceOnly = true;  // one line at a time, DATA would come after the replies
+    RelayOutcome o = relayTranscript(
+        s, backend,
+        {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n")},
+        reference);
+    REQUIRE(o.client == refused);
+    REQUIRE(o.backend ==
+            "<open>MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n");
+  }
+  SECTION("one command at a time: the DATA never goes upstream") {
+    // Each reply before the next command (the steps between separate the client's writes).
+    RelayOutcome o = relayTranscript(
+        s, BackendScript{},
+        {send(kHello + "MAIL FROM:<a@b.c>\r\n"), backendReply("250 2.1.0 Ok\r\n"),
+         send("RCPT TO:<d@e.f>\r\n"), backendReply("550 5.1.1 no\r\n"),
+         send("RCPT TO:<g@h.i>\r\n"), backendReply("451 4.3.0 later\r\n"), send("DATA\r\n")});
+    REQUIRE(o.client == refused);
+    REQUIRE(o.backend.find("DATA") == std::string::npos);
+  }
+}
+
+TEST_CASE("relay: a pipelined DATA that the backend accepts with no recipient is dropped",
+          "[smtp][relay]") {
+  // A backend out of step: 354 although it refused every RCPT. It waits for a message that
+  // must never come, so the link goes; the client gets what it would get for DATA alone.
+  BackendScript backend;
+  backend.replies = {"250 2.1.0 Ok\r\n", "550 5.1.1 no\r\n", "354 go ahead\r\n",
+                     "250 2.1.0 Ok again\r\n"};
+  RelayOptions reference;
+  reference.referenceOnly = true;
   RelayOutcome o = relayTranscript(
-      s, backend,
-      {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n")});
-  REQUIRE(o.client == opened() +
-                          lines({"250 2.1.0 Ok", "550 5.1.1 no", "451 4.3.0 later",
-                                 "554 5.5.1 Error: no valid recipients",
-                                 "421 4.7.0 mx.test Error: too many errors"}) +
-                          "<Close>");
-  REQUIRE_FALSE(o.backend.find("DATA") != std::string::npos);
+      relaySettings(), backend,
+      {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n"),
+       send("NOOP\r\nMAIL FROM:<a@b.c>\r\n")},
+      reference);
+  REQUIRE(o.client == opened() + lines({"250 2.1.0 Ok", "550 5.1.1 no",
+                                        "554 5.5.1 Error: no valid recipients", "250 2.0.0 Ok",
+                                        "250 2.1.0 Ok again"}));
+  REQUIRE(o.aborts == 1);
+  REQUIRE(o.opens == 2);
+  REQUIRE(o.ends == 0);
 }
 
 TEST_CASE("relay: MAIL refused by the backend resets the transaction", "[smtp][relay]") {

@@ -1,6 +1,7 @@
-// Relay mode, RFC 2920 toward the backend: MAIL and RCPTs complete in the buffer go out in one
-// batch, replies are matched in order, DATA waits for all of them, and the client's replies
-// keep its command order, local ones included.
+// Relay mode, RFC 2920 toward the backend: MAIL, RCPTs and a final DATA complete in the buffer
+// go out in one batch, replies are matched in order, the MAIL and RCPT replies decide what the
+// client hears for its DATA, and the client's replies keep its command order, local ones
+// included.
 
 #include <catch2/catch.hpp>
 
@@ -15,8 +16,7 @@ const std::string kHello = "EHLO client.example\r\n";
 
 std::string opened() { return kGreeting + ehloRelay(); }
 
-TEST_CASE("relay pipelining: MAIL and RCPTs in one batch, DATA after their replies",
-          "[smtp][relay]") {
+TEST_CASE("relay pipelining: MAIL, RCPTs and DATA in one batch", "[smtp][relay]") {
   BackendScript backend;
   backend.replies = {"250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n",
                      "354 End data with <CR><LF>.<CR><LF>\r\n", "250 2.0.0 Ok: queued as Q1\r\n"};
@@ -26,13 +26,29 @@ TEST_CASE("relay pipelining: MAIL and RCPTs in one batch, DATA after their repli
                      "hello\r\n.\r\nQUIT\r\n")});
   // The reference run gets all input at once and the replies all at once: one batch.
   REQUIRE(o.trace ==
-          opened() + "<Open><Ready>[MAIL FROM:<a@b.c>][RCPT TO:<d@e.f>][RCPT TO:<g@h.i>]" +
+          opened() + "<Open><Ready>[MAIL FROM:<a@b.c>][RCPT TO:<d@e.f>][RCPT TO:<g@h.i>][DATA]" +
               lines({"250 2.1.0 Ok"}) + lines({"250 2.1.5 Ok"}) + lines({"250 2.1.5 Ok"}) +
-              "[DATA]" + lines({"354 End data with <CR><LF>.<CR><LF>"}) + "<Data><End>" +
+              lines({"354 End data with <CR><LF>.<CR><LF>"}) + "<Data><End>" +
               lines({"250 2.0.0 Ok: queued as Q1", "221 2.0.0 Bye"}) + "<Close>");
   REQUIRE(o.backend ==
           "<open>MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\n"
           "Received: from client.example <d@e.f> <g@h.i>\r\nhello\r\n.\r\n");
+}
+
+TEST_CASE("relay pipelining: one command at a time toward a backend without PIPELINING",
+          "[smtp][relay]") {
+  SessionSettings settings = relaySettings();
+  settings.relayCapabilities = {"SIZE 10240000", "8BITMIME"};
+  BackendScript backend;
+  backend.replies = {"250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n", "354 go\r\n", "250 2.0.0 Ok: Q\r\n"};
+  // A client that pipelines anyway (RFC 2920 forbids it here) is served in order.
+  RelayOutcome o = relayTranscript(
+      settings, backend,
+      {send(kHello + "MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\nhello\r\n.\r\n")});
+  REQUIRE(o.trace == kGreeting + lines({"250-mx.test", "250-SIZE 10240000", "250 8BITMIME"}) +
+                         "<Open><Ready>[MAIL FROM:<a@b.c>]" + lines({"250 2.1.0 Ok"}) +
+                         "[RCPT TO:<d@e.f>]" + lines({"250 2.1.5 Ok"}) + "[DATA]" +
+                         lines({"354 go"}) + "<Data><End>" + lines({"250 2.0.0 Ok: Q"}));
 }
 
 TEST_CASE("relay pipelining: the backend opens before the batch goes out", "[smtp][relay]") {
@@ -64,7 +80,8 @@ TEST_CASE("relay pipelining: RCPTs batched behind a refused MAIL get the backend
           "[smtp][relay]") {
   BackendScript backend;
   backend.replies = {"550 5.7.1 Sender rejected\r\n", "503 5.5.1 Need MAIL before RCPT\r\n",
-                     "503 5.5.1 Need MAIL before RCPT\r\n"};
+                     "503 5.5.1 Need MAIL before RCPT\r\n", "503 5.5.1 Error: need RCPT\r\n",
+                     "250 2.0.0 Ok\r\n"};
   RelayOptions reference;
   reference.referenceOnly = true;  // one by one, the RCPTs would be refused locally
   RelayOutcome o = relayTranscript(
@@ -75,7 +92,11 @@ TEST_CASE("relay pipelining: RCPTs batched behind a refused MAIL get the backend
           opened() +
               lines({"550 5.7.1 Sender rejected", "503 5.5.1 Need MAIL before RCPT",
                      "503 5.5.1 Need MAIL before RCPT", "503 5.5.1 Error: need RCPT command"}));
-  REQUIRE(o.backend == "<open>MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\n");
+  // The DATA went with the batch; its refusal is ours (as for a DATA sent alone), and a RSET
+  // clears whatever the backend kept.
+  REQUIRE(o.backend ==
+          "<open>MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nRCPT TO:<g@h.i>\r\nDATA\r\nRSET\r\n");
+  REQUIRE(o.repliesLeft == 0);
 }
 
 TEST_CASE(

@@ -8,6 +8,7 @@
 // the session to the protocol of the link (nothing before the backend is ready, DATA only
 // with no reply outstanding, message bytes only after 354, nothing after AbortBackend).
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstddef>
 #include <deque>
@@ -171,9 +172,8 @@ class RelayPlayer {
         REQUIRE(line.ends_with("\r\n"));
         REQUIRE(line.find_first_of("\r\n") == line.size() - 2);  // one line, CRLF only
         const bool data = line == "DATA\r\n";
-        if (data) {
-          REQUIRE(outstanding_.empty());  // RFC 2920: DATA ends a group
-        }
+        // RFC 2920: DATA ends a group, nothing goes after it before its reply.
+        REQUIRE(std::find(outstanding_.begin(), outstanding_.end(), true) == outstanding_.end());
         outstanding_.push_back(data);
         out_.trace += "[" + line.substr(0, line.size() - 2) + "]";
         out_.backend += line;

@@ -206,6 +206,11 @@ class _Rig:
         self.stop()
 
     def _spawn(self, cmd, timeout=20):
+        if self.proc is not None and self.proc.poll() is None:
+            # A second daemon on the same port would find the first one listening, and the
+            # first would be left running when stop() ends the second (seen: `with rig:` does
+            # start() already).
+            raise RuntimeError("%s in %s is already running" % (self.name, self.dir))
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=subprocess.STDOUT, cwd=self.dir)

@@ -392,8 +392,7 @@ class ProxyToBackendTest(unittest.TestCase):
         reason = mta.postfix_available()
         if reason:
             raise AssertionError(reason)
-        with mta.Postfix() as pf:
-            pf.start()
+        with mta.Postfix() as pf:  # started by the with statement
             gw = proxy_gateway(backend={"smtp": "127.0.0.1:%d" % pf.port, "handoff": "xclient"})
             try:
                 c = starttls_session(gw.ports["starttls"], v2(CLIENT, 40030))

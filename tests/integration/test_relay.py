@@ -173,8 +173,7 @@ class PostfixBareLfRejectTest(PostfixRelayTest):
 class PostfixStartTlsTest(unittest.TestCase):
     def test_starttls_toward_the_backend(self):
         require(mta.postfix_available())
-        with mta.Postfix(tls=True) as pf:
-            pf.start()
+        with mta.Postfix(tls=True) as pf:  # started by the with statement
             gw = Gateway()
             gw.config["backend"] = {"smtp": "127.0.0.1:%d" % pf.port, "handoff": "xclient",
                                     "tls": "starttls"}
@@ -195,8 +194,7 @@ class PostfixStartTlsTest(unittest.TestCase):
 class EximProxyTest(unittest.TestCase):
     def run_with(self, handoff):
         require(mta.exim_available())
-        with mta.Exim() as exim:
-            exim.start()
+        with mta.Exim() as exim:  # started by the with statement
             gw = relay_gateway(exim.port, handoff)
             try:
                 for version in ("1.0", "1.3"):

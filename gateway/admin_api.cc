@@ -90,7 +90,7 @@ AdminResponse report(const AdminRequest& req, const AdminContext& ctx, ReportQue
   Json result = runReport(ReportStore{ctx.databasePath, ctx.postgres}, q, error);
   if (!error.empty()) {
     // Cluster mode with PostgreSQL away: the database is unavailable, not broken.
-    const bool unavailable = !ctx.postgres.empty() && error.rfind("cannot connect", 0) == 0;
+    const bool unavailable = !ctx.postgres.empty() && reportStoreUnavailable(error);
     return AdminResponse::error(unavailable ? 503 : 500, error);
   }
   if (format == "json") {

@@ -98,6 +98,28 @@ std::string cleanActor(const char* header) {
   return out;
 }
 
+void sendReply(evhttp_request* request, const AdminResponse& res) {
+  evkeyvalq* out = evhttp_request_get_output_headers(request);
+  evhttp_add_header(out, "Content-Type", res.contentType.c_str());
+  evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+  evhttp_add_header(out, "X-Frame-Options", "DENY");
+  evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+  evhttp_add_header(out, "Content-Security-Policy",
+                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                    "frame-ancestors 'none'");
+  if (res.headers.find("Cache-Control") == res.headers.end()) {
+    evhttp_add_header(out, "Cache-Control", "no-store");
+  }
+  for (const auto& [name, value] : res.headers) {
+    evhttp_add_header(out, name.c_str(), value.c_str());
+  }
+  evbuffer* buffer = evbuffer_new();
+  evbuffer_add(buffer, res.body.data(), res.body.size());
+  // A client that went away meanwhile: libevent detached the request, and frees it here.
+  evhttp_send_reply(request, res.status, reasonPhrase(res.status), buffer);
+  evbuffer_free(buffer);
+}
+
 std::string peerOf(evhttp_request* request) {
   evhttp_connection* connection = evhttp_request_get_connection(request);
   if (!connection) {
@@ -110,6 +132,12 @@ std::string peerOf(evhttp_request* request) {
 }
 
 }  // namespace
+
+struct AdminServer::Job {
+  evhttp_request* request;
+  AdminRequest req;
+  AdminResponse res;
+};
 
 AdminServer::AdminServer(ListenAddress listen, std::string token, Handler handler)
     : listen_(std::move(listen)), handler_(std::move(handler)), token_(std::move(token)) {}
@@ -153,6 +181,11 @@ std::string AdminServer::start() {
         ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
   }
+  jobsDone_ = event_new(base_, -1, 0, onJobsDone, this);
+  if (!jobsDone_) {
+    return "admin: cannot create the reply event";
+  }
+  handlerThread_ = std::thread([this] { runHandlerThread(); });
   thread_ = std::thread([this] { event_base_dispatch(base_); });
   return "";
 }
@@ -162,6 +195,21 @@ void AdminServer::stop() {
     // loopexit, not loopbreak: it also ends a loop that has not started dispatching yet.
     event_base_loopexit(base_, nullptr);
     thread_.join();
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobsMutex_);
+    stopping_ = true;
+  }
+  jobsReady_.notify_all();
+  if (handlerThread_.joinable()) {
+    handlerThread_.join();
+  }
+  // Unanswered: their requests are freed with their connections by evhttp_free().
+  todo_.clear();
+  done_.clear();
+  if (jobsDone_) {
+    event_free(jobsDone_);
+    jobsDone_ = nullptr;
   }
   if (http_) {
     evhttp_free(http_);
@@ -191,6 +239,50 @@ bool AdminServer::authorized(const char* header) {
 
 void AdminServer::onRequest(evhttp_request* request, void* arg) {
   static_cast<AdminServer*>(arg)->serve(request);
+}
+
+void AdminServer::onJobsDone(int, short, void* arg) { static_cast<AdminServer*>(arg)->sendReplies(); }
+
+AdminResponse AdminServer::handle(const AdminRequest& req) {
+  AdminResponse res;
+  try {
+    res = handler_(req);
+  } catch (const std::exception& e) {
+    log::error("admin: {} {}: {}", req.method, req.path, e.what());
+    res = AdminResponse::error(500, "internal error; see the gateway's log");
+  }
+  if (req.method != "GET") {
+    log::info("admin: {} {} by {} -> {}", req.method, req.path, req.actor, res.status);
+  }
+  return res;
+}
+
+void AdminServer::runHandlerThread() {
+  std::unique_lock<std::mutex> lock(jobsMutex_);
+  for (;;) {
+    jobsReady_.wait(lock, [this] { return stopping_ || !todo_.empty(); });
+    if (stopping_) {
+      return;
+    }
+    std::unique_ptr<Job> job = std::move(todo_.front());
+    todo_.pop_front();
+    lock.unlock();
+    job->res = handle(job->req);
+    lock.lock();
+    done_.push_back(std::move(job));
+    event_active(jobsDone_, EV_READ, 0);  // thread-safe: evthread_use_pthreads()
+  }
+}
+
+void AdminServer::sendReplies() {
+  std::deque<std::unique_ptr<Job>> done;
+  {
+    std::lock_guard<std::mutex> lock(jobsMutex_);
+    done.swap(done_);
+  }
+  for (const auto& job : done) {
+    sendReply(job->request, job->res);
+  }
 }
 
 void AdminServer::serve(evhttp_request* request) {
@@ -229,10 +321,10 @@ void AdminServer::serve(evhttp_request* request) {
     bad = true;
   }
 
+  const bool isPublicPath = isPublic(req.method, req.path);
   if (bad) {
     res = AdminResponse::error(400, "malformed request target");
-  } else if (!isPublic(req.method, req.path) &&
-             !authorized(evhttp_find_header(in, "Authorization"))) {
+  } else if (!isPublicPath && !authorized(evhttp_find_header(in, "Authorization"))) {
     res = AdminResponse::error(401,
                                "a bearer token is required (Authorization: Bearer TOKEN; "
                                "the token is in admin.token_file)");
@@ -248,35 +340,17 @@ void AdminServer::serve(evhttp_request* request) {
     if (req.method == "HEAD") {
       req.method = "GET";  // libevent leaves the body out of a HEAD reply
     }
-    try {
-      res = handler_(req);
-    } catch (const std::exception& e) {
-      log::error("admin: {} {}: {}", req.method, req.path, e.what());
-      res = AdminResponse::error(500, "internal error; see the gateway's log");
+    if (!isPublicPath) {
+      {
+        std::lock_guard<std::mutex> lock(jobsMutex_);
+        todo_.push_back(std::make_unique<Job>(Job{request, std::move(req), {}}));
+      }
+      jobsReady_.notify_one();
+      return;  // sendReplies() answers it
     }
-    if (req.method != "GET") {
-      log::info("admin: {} {} by {} -> {}", req.method, req.path, req.actor, res.status);
-    }
+    res = handle(req);
   }
-
-  evkeyvalq* out = evhttp_request_get_output_headers(request);
-  evhttp_add_header(out, "Content-Type", res.contentType.c_str());
-  evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-  evhttp_add_header(out, "X-Frame-Options", "DENY");
-  evhttp_add_header(out, "Referrer-Policy", "no-referrer");
-  evhttp_add_header(out, "Content-Security-Policy",
-                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                    "frame-ancestors 'none'");
-  if (res.headers.find("Cache-Control") == res.headers.end()) {
-    evhttp_add_header(out, "Cache-Control", "no-store");
-  }
-  for (const auto& [name, value] : res.headers) {
-    evhttp_add_header(out, name.c_str(), value.c_str());
-  }
-  evbuffer* buffer = evbuffer_new();
-  evbuffer_add(buffer, res.body.data(), res.body.size());
-  evhttp_send_reply(request, res.status, reasonPhrase(res.status), buffer);
-  evbuffer_free(buffer);
+  sendReply(request, res);
 }
 
 }  // namespace smtpgate

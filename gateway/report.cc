@@ -149,6 +149,8 @@ class PgRows : public Rows {
   int row_ = -1;
 };
 
+constexpr std::string_view kConnectionLost = "lost the connection to PostgreSQL: ";
+
 class PgDatabase : public Database {
  public:
   bool open(const std::string& conninfo, std::string& error) {
@@ -167,7 +169,12 @@ class PgDatabase : public Database {
     }
     PgResult result;
     if (error.empty() && !db_->exec(numberedPlaceholders(sql), values, &result, error)) {
-      error = fmt::format("trace database: {}", error);
+      std::string_view detail = error;
+      if (detail.starts_with("PostgreSQL: ")) {
+        detail.remove_prefix(12);
+      }
+      error = db_->healthy() ? fmt::format("trace database: {}", detail)
+                             : fmt::format("{}{}", kConnectionLost, detail);
     }
     return std::make_unique<PgRows>(std::move(result));
   }
@@ -595,6 +602,12 @@ nlohmann::ordered_json runReport(const ReportStore& store, const ReportQuery& q,
     return nullptr;
   }
   return reportFrom(db, q, error);
+}
+
+bool reportStoreUnavailable(const std::string& error) {
+  // PgConnection::connect() says "cannot connect to PostgreSQL: ..."; PgDatabase::query()
+  // says kConnectionLost when the connection went during the query.
+  return error.starts_with("cannot connect to PostgreSQL") || error.starts_with(kConnectionLost);
 }
 
 nlohmann::ordered_json runReport(const std::string& databasePath, const ReportQuery& q,

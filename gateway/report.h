@@ -64,6 +64,10 @@ struct ReportStore {
 };
 nlohmann::ordered_json runReport(const ReportStore& store, const ReportQuery& q,
                                  std::string& error);
+// True for an error of runReport that says the cluster's PostgreSQL is out of reach (it could
+// not be connected to, or the connection was lost during the query): the report is unavailable
+// for now (HTTP 503), not broken.
+bool reportStoreUnavailable(const std::string& error);
 
 // Renders a report of runReport: aligned columns with a header (by day: date none 1.0 1.1 1.2
 // 1.3 all, then a TOTAL row with percentages and the refused sessions by rule), or CSV

@@ -491,3 +491,22 @@ TEST_CASE("report filters: client address, day, limit and offset are checked") {
   CHECK(error == "offset '-1' must be a number 0..100000000");
   CHECK_FALSE(parseReportFilters(limits, "1e3", "", error));
 }
+
+TEST_CASE("report: PostgreSQL out of reach makes the report unavailable, a failed query does not") {
+  std::string error;
+  ReportQuery q;
+  q.sinceMs = 0;
+  q.untilMs = 1;
+  // Nothing listens on port 1: connecting fails at once.
+  const auto result =
+      runReport(ReportStore{"", "host=127.0.0.1 port=1 connect_timeout=2 dbname=x"}, q, error);
+  CHECK(result.is_null());
+  CHECK(error.starts_with("cannot connect to PostgreSQL"));
+  CHECK(reportStoreUnavailable(error));
+  // The connection lost during the query (PgDatabase::query) is unavailable too (503) ...
+  CHECK(reportStoreUnavailable(
+      "lost the connection to PostgreSQL: server closed the connection unexpectedly"));
+  // ... an error of the query itself is not (500).
+  CHECK_FALSE(reportStoreUnavailable("trace database: relation \"messages\" does not exist"));
+  CHECK_FALSE(reportStoreUnavailable("cannot open /var/lib/smtpgate/traces.sqlite: no such file"));
+}

@@ -120,103 +120,27 @@ jobs="${SMTPGATE_TEST_JOBS:-3}"
 # smoke run (it measures CPU time; under a sanitizer it would measure the sanitizer) and the
 # testssl.sh scans (minutes of shell per scan; sslscan and our own probes of test_scanners.py
 # drive the same handshakes and do run there).
-
-# Test mode builds up to three trees. The first is built at once; the others are built one after
-# the other by a background builder at the lowest CPU priority (nice 19), while the tests of the
-# stages before them run: integration tests mostly wait on sockets and timers, and a niced
-# compiler yields the CPU to them whenever they need it. Each stage waits for its own tree.
-builder_pid=""
-builder_dir=""
-build_tree() {  # build_tree NAME: "plain" is $build, anything else a preset of CMakePresets.json
-  if [[ "$1" == plain ]]; then
-    cmake --build "$build" -j "$(nproc)"
-  else
-    (cd "$root" && cmake --build --preset "$1" -j "$(nproc)")
-  fi
-}
-start_builder() {  # start_builder NAME...: builds them in order in the background
-  builder_dir="$(mktemp -d)"
-  set -m  # its own process group, so that stop_builder() also ends the compilers
-  (
-    renice -n 19 -p "$BASHPID" >/dev/null  # before anything is started: children inherit it
-    for tree in "$@"; do
-      rc=0
-      build_tree "$tree" >"$builder_dir/$tree.log" 2>&1 || rc=$?
-      echo "$rc" >"$builder_dir/$tree.rc"
-      [[ $rc == 0 ]] || exit 1
-    done
-  ) </dev/null &
-  builder_pid=$!
-  set +m
-}
-wait_built() {  # wait_built NAME: returns once the background builder has built it, or exits
-  echo "bootstrap: waiting for the build of $1" >&2
-  while [[ ! -f "$builder_dir/$1.rc" ]]; do
-    if ! kill -0 "$builder_pid" 2>/dev/null && [[ ! -f "$builder_dir/$1.rc" ]]; then
-      echo "bootstrap: the background builder ended before building $1" >&2
-      exit 1
-    fi
-    sleep 1
-  done
-  if [[ "$(cat "$builder_dir/$1.rc")" != 0 ]]; then
-    cat "$builder_dir/$1.log" >&2
-    echo "bootstrap: building $1 failed" >&2
-    exit 1
-  fi
-  tail -n 1 "$builder_dir/$1.log" >&2
-}
-stop_builder() {
-  if [[ -n "$builder_pid" ]] && kill -0 "$builder_pid" 2>/dev/null; then
-    kill -- "-$builder_pid" 2>/dev/null || true
-  fi
-  [[ -z "$builder_dir" ]] || rm -rf "$builder_dir"
+sanitizer_stage() {
+  echo "bootstrap: stage $1: building $root/build-$1" >&2
+  (cd "$root" && cmake --preset "$1" >/dev/null && cmake --build --preset "$1" -j "$(nproc)")
+  echo "bootstrap: stage $1: ctest" >&2
+  (cd "$root" && ctest --preset "$1" -j "$jobs")
 }
 
-# A sanitizer stage of `bootstrap.sh test`: the CMake preset of that name (CMakePresets.json:
-# its own build tree $root/build-NAME, -O1 with line tables, the sanitizer options of its test
-# preset), built and tested. A report aborts the process (abort_on_error), and the integration
-# harness also fails a test whose gateway printed one (tests/integration/harness.py).
-#   asan: AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer, the whole suite.
-#   tsan: ThreadSanitizer, the integration suite with every test gateway on two worker loops,
-#         and the gateway/ unit tests (trace writer, metrics, admin threads). The other unit
-#         tests (policy/, tls/, gateway/smtp/) are single-threaded code: not built there.
-# Left out of both: the fuzz smoke run (its clang build is ASan+UBSan already), the benchmark
-# smoke run (it measures CPU time; under a sanitizer it would measure the sanitizer) and the
-# testssl.sh scans (minutes of shell per scan; sslscan and our own probes of test_scanners.py
-# drive the same handshakes and do run there).
 tests=OFF
 [[ "$mode" == test ]] && tests=ON
-stages=()
 if [[ "$mode" == test ]]; then
   # The stages run first and the plain suite last, so that ctest's closing line is the count
   # of the whole suite. SMTPGATE_TEST_STAGES="" runs the plain suite only.
   for stage in ${SMTPGATE_TEST_STAGES-asan tsan}; do
     case "$stage" in
-      asan|tsan) stages+=("$stage") ;;
+      asan|tsan) sanitizer_stage "$stage" ;;
       *) echo "bootstrap: unknown test stage $stage (asan, tsan)" >&2; exit 2 ;;
     esac
   done
 fi
-for stage in "${stages[@]}"; do
-  (cd "$root" && cmake --preset "$stage" >/dev/null)
-done
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSMTPGATE_BUILD_TESTS=$tests >/dev/null
-if (( ${#stages[@]} > 0 )); then
-  trap stop_builder EXIT
-  echo "bootstrap: stage ${stages[0]}: building $root/build-${stages[0]}" >&2
-  build_tree "${stages[0]}"
-  start_builder "${stages[@]:1}" plain
-  for stage in "${stages[@]}"; do
-    [[ "$stage" == "${stages[0]}" ]] || wait_built "$stage"
-    echo "bootstrap: stage $stage: ctest" >&2
-    (cd "$root" && ctest --preset "$stage" -j "$jobs")
-  done
-  wait_built plain
-  stop_builder
-  trap - EXIT
-else
-  build_tree plain
-fi
+cmake --build "$build" -j "$(nproc)"
 
 case "$mode" in
   run)

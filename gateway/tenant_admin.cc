@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -400,18 +399,26 @@ bool validate(const Json& tenants, std::size_t edited, std::vector<std::string>&
   if (parseTenants(Json{{"tenants", reordered}}.dump(), ignored, problems)) {
     return true;
   }
-  static const std::regex kTenantPointer(R"(/tenants/(\d+))");
+  // Every "/tenants/N" in a message points into `reordered`: rewrite N to the real index.
   auto remap = [&](const std::string& text) {
+    static constexpr std::string_view kPrefix = "/tenants/";
     std::string out;
-    auto it = std::sregex_iterator(text.begin(), text.end(), kTenantPointer);
     std::size_t last = 0;
-    for (; it != std::sregex_iterator(); ++it) {
-      const auto& m = *it;
-      std::size_t position = std::stoul(m[1].str());
-      out += text.substr(last, m.position(0) - last);
+    for (std::size_t at = text.find(kPrefix); at != std::string::npos;
+         at = text.find(kPrefix, at + 1)) {
+      const std::size_t digits = at + kPrefix.size();
+      std::size_t end = digits;
+      while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
+        ++end;
+      }
+      if (end == digits || end - digits > 9) {
+        continue;  // not an index (or no index we could have made)
+      }
+      const std::size_t position = std::stoul(text.substr(digits, end - digits));
+      out.append(text, last, at - last);
       out += "/tenants/" +
              std::to_string(position < realIndex.size() ? realIndex[position] : position);
-      last = m.position(0) + m.length(0);
+      last = end;
     }
     return out + text.substr(last);
   };

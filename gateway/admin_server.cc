@@ -115,7 +115,7 @@ void sendReply(evhttp_request* request, const AdminResponse& res) {
   }
   evbuffer* buffer = evbuffer_new();
   evbuffer_add(buffer, res.body.data(), res.body.size());
-  // A client that went away meanwhile: libevent detached the request, and frees it here.
+  // A connection that failed meanwhile: libevent detached the request, and frees it here.
   evhttp_send_reply(request, res.status, reasonPhrase(res.status), buffer);
   evbuffer_free(buffer);
 }
@@ -204,9 +204,17 @@ void AdminServer::stop() {
   if (handlerThread_.joinable()) {
     handlerThread_.join();
   }
-  // Unanswered: their requests are freed with their connections by evhttp_free().
-  todo_.clear();
-  done_.clear();
+  // Unanswered. A request whose connection failed meanwhile (libevent's read timeout, kTimeoutS,
+  // while the handler was at work) was detached from it and waits for our reply to be freed:
+  // freed here. The others go with their connections in evhttp_free().
+  for (auto* jobs : {&todo_, &done_}) {
+    for (const auto& job : *jobs) {
+      if (evhttp_request_get_connection(job->request) == nullptr) {
+        evhttp_request_free(job->request);
+      }
+    }
+    jobs->clear();
+  }
   if (jobsDone_) {
     event_free(jobsDone_);
     jobsDone_ = nullptr;
